@@ -1,0 +1,48 @@
+# Evergreen. `make demo` runs the scheduler on a local stack; `make test` runs every test suite.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test test-unit test-fast lint typecheck demo demo-keep data bench screenshot clean
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip uv
+	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check evergreen
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+## The README's test command: lint, types, then unit, flow, integration and e2e suites.
+test: $(STAMP) lint typecheck
+	$(BIN)/python -m pytest -q -ra
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+data: $(STAMP)
+	$(BIN)/evergreen seed
+
+demo: $(STAMP)
+	$(BIN)/evergreen demo
+
+demo-keep: $(STAMP)
+	$(BIN)/evergreen demo --keep
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf .evergreen .pytest_cache .ruff_cache .mypy_cache

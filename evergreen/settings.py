@@ -1,0 +1,89 @@
+"""Runtime settings from `EVERGREEN_*` environment variables, with local defaults under `.evergreen/`.
+
+Nothing here runs at import time: call `get_settings()` where a path or URL is needed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where Evergreen keeps state and which services it talks to."""
+
+    model_config = SettingsConfigDict(env_prefix="EVERGREEN_", extra="ignore")
+
+    home: Path = Field(default=Path(".evergreen"), description="State dir: registry, remote, logs, reports.")
+    models_dir: Path = Field(default=Path("models"), description="Folder holding one <model>.yaml spec per model.")
+    data_repo: str | None = Field(
+        default=None,
+        description="git+DVC data registry (path or git URL). Default: <home>/data-registry.",
+    )
+    dvc_remote: str | None = Field(
+        default=None,
+        description="DVC remote URL for the registry (s3://, gs://, ssh://, or a path). Default: <home>/dvc-remote.",
+    )
+    mlflow_tracking_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("EVERGREEN_MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI"),
+        description="MLflow tracking URI. Default: sqlite:///<home>/mlflow.db.",
+    )
+    git_author_name: str = Field(default="Evergreen", description="Author of registry commits.")
+    git_author_email: str = Field(default="evergreen@localhost", description="Author email of registry commits.")
+
+    @property
+    def home_abs(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def registry_path(self) -> str:
+        return self.data_repo or str(self.home_abs / "data-registry")
+
+    @property
+    def remote_url(self) -> str:
+        return self.dvc_remote or str(self.home_abs / "dvc-remote")
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.home_abs / "quarantine"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home_abs / "reports"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home_abs / "logs"
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{self.home_abs / 'mlflow.db'}"
+
+
+def get_settings() -> Settings:
+    """Read settings fresh from the environment (cheap; keeps tests free to change env)."""
+    return Settings()
+
+
+def code_git_sha(start: Path | None = None) -> str:
+    """The code checkout's git sha, or 'unknown' outside a git checkout."""
+    import subprocess
+
+    env_sha = os.environ.get("EVERGREEN_CODE_SHA")
+    if env_sha:
+        return env_sha
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=start or Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"

@@ -1,0 +1,309 @@
+"""ModelSpec: the one YAML file per model that drives ingest, validation, training, gate and triggers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+MetricName = Literal["roc_auc", "accuracy", "logloss"]
+HIGHER_IS_BETTER: dict[str, bool] = {"roc_auc": True, "accuracy": True, "logloss": False}
+
+
+class SpecError(ValueError):
+    """A spec file that cannot be used; the message names the key and the problem."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_duration(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        td = pd.Timedelta(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{value!r} is not a duration (try '7D', '6h', '4W')") from exc
+    if td <= pd.Timedelta(0):
+        raise ValueError(f"{value!r} must be a positive duration")
+    return value
+
+
+class Feature(_Strict):
+    """One input column."""
+
+    name: str
+    type: Literal["numeric", "categorical"]
+    categories: list[str | int | float] | None = Field(
+        default=None, description="Allowed categories; with allow_unknown=false others are rejected at ingest."
+    )
+    allow_unknown: bool = Field(default=False, description="Accept categories not in `categories`.")
+    min: float | None = None
+    max: float | None = None
+    nullable: bool = False
+    critical: bool = Field(default=False, description="Drift on this feature alone flags the dataset.")
+    drift_threshold: float | None = Field(default=None, description="Per-feature drift threshold.")
+
+    @model_validator(mode="after")
+    def _types_agree(self) -> Feature:
+        if self.type == "numeric" and self.categories is not None:
+            raise ValueError("`categories` is only valid for categorical features")
+        if self.type == "categorical" and (self.min is not None or self.max is not None):
+            raise ValueError("`min`/`max` are only valid for numeric features")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class DataSpec(_Strict):
+    """Where the model's rows live in the DVC data registry, and their key columns."""
+
+    path: str = Field(description="Dataset folder inside the registry's DVC-tracked data/ (one parquet part per batch).")
+    target: str
+    time_column: str
+    positive_label: str | int | bool = Field(description="The label value that counts as the positive class.")
+    labels: list[str | int | bool] | None = Field(
+        default=None, description="All allowed label values; default: the positive label and any one other."
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, v: str) -> str:
+        if v.startswith("/") or ".." in Path(v).parts:
+            raise ValueError("must be a relative path inside data/")
+        return v.strip("/")
+
+
+class Window(_Strict):
+    """Which rows before the hold-out the model trains on."""
+
+    kind: Literal["all", "rolling", "decay"] = "all"
+    rows: int | None = Field(default=None, gt=0, description="rolling: the last N rows.")
+    period: str | None = Field(default=None, description="rolling: the last period, e.g. '8W'.")
+    half_life: str | None = Field(default=None, description="decay: sample weight halves every half_life.")
+
+    _dur = field_validator("period", "half_life")(classmethod(lambda cls, v: _check_duration(v)))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Window:
+        if self.kind == "rolling" and (self.rows is None) == (self.period is None):
+            raise ValueError("a rolling window needs exactly one of `rows` or `period`")
+        if self.kind == "decay" and self.half_life is None:
+            raise ValueError("a decay window needs `half_life`")
+        if self.kind == "all" and (self.rows or self.period or self.half_life):
+            raise ValueError("window kind 'all' takes no rows, period or half_life")
+        return self
+
+
+class Holdout(_Strict):
+    """The most recent labelled window, scored by challenger and champion alike."""
+
+    period: str | None = "7D"
+    rows: int | None = Field(default=None, gt=0)
+
+    _dur = field_validator("period")(classmethod(lambda cls, v: _check_duration(v)))
+
+    @model_validator(mode="after")
+    def _one(self) -> Holdout:
+        if self.rows is not None and self.period is not None:
+            raise ValueError("give `period` or `rows`, not both")
+        if self.rows is None and self.period is None:
+            raise ValueError("give `period` or `rows`")
+        return self
+
+
+class Estimator(_Strict):
+    """LightGBM by default; any scikit-learn classifier by import path."""
+
+    kind: Literal["lightgbm", "sklearn"] = "lightgbm"
+    class_path: str | None = Field(default=None, description="sklearn: e.g. sklearn.linear_model.LogisticRegression")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _path(self) -> Estimator:
+        if self.kind == "sklearn" and not self.class_path:
+            raise ValueError("a sklearn estimator needs `class_path`")
+        return self
+
+
+class Training(_Strict):
+    window: Window = Window()
+    holdout: Holdout = Holdout()
+    estimator: Estimator = Estimator()
+    seed: int = 42
+    min_train_rows: int = Field(default=500, gt=0)
+
+
+class Gate(_Strict):
+    """Champion/challenger decision: floor, paired-bootstrap CI on the difference, latency budget."""
+
+    floor: float | None = Field(default=None, description="The metric must clear this (<= for logloss).")
+    tolerance: float = Field(default=0.0, ge=0.0, description="Margin for the CI lower bound.")
+    require_superiority: bool = Field(
+        default=False, description="true: CI lower bound > tolerance; false: CI lower bound >= -tolerance."
+    )
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    n_bootstrap: int = Field(default=1000, ge=100)
+    seed: int = 0
+    latency_p95_ms: float | None = Field(default=250.0, gt=0, description="p95 batch-predict budget; null: off.")
+    latency_batch_rows: int = Field(default=1000, gt=0)
+    enabled: bool = Field(default=True, description="false: promote every trained model (backtests only).")
+
+
+class DriftTrigger(_Strict):
+    enabled: bool = True
+    statistic: Literal["psi", "ks", "js", "chi2", "wasserstein"] = "psi"
+    threshold: float = Field(default=0.2, gt=0)
+    share: float = Field(default=0.5, gt=0, le=1, description="Dataset drifts when this share of features drift.")
+    bins: int = Field(default=100, ge=10, le=1000, description="Quantile bins per numeric feature in the profile.")
+    min_rows: int = Field(default=50, gt=0, description="Smaller batches are measured but never flagged.")
+
+
+class PerformanceTrigger(_Strict):
+    enabled: bool = True
+    floor: float | None = Field(default=None, description="Default: the gate floor.")
+    consecutive: int = Field(default=2, ge=1, description="K consecutive batches below the floor.")
+    max_drop: float | None = Field(default=None, ge=0, description="Also degraded when this far below the champion.")
+    alpha: float = Field(default=0.05, gt=0, lt=1, description="Significance for 'below' (one-sided).")
+
+
+class VolumeTrigger(_Strict):
+    enabled: bool = True
+    min_new_share: float = Field(default=0.25, gt=0, description="New rows since the champion's data, as a share.")
+
+
+class Triggers(_Strict):
+    drift: DriftTrigger = DriftTrigger()
+    performance: PerformanceTrigger = PerformanceTrigger()
+    volume: VolumeTrigger = VolumeTrigger()
+    cooldown: str | None = Field(default="6h", description="No retrain this soon after the last promotion.")
+
+    _dur = field_validator("cooldown")(classmethod(lambda cls, v: _check_duration(v)))
+
+
+class Schedule(_Strict):
+    cron: str
+    timezone: str = "UTC"
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        if len(v.split()) != 5:
+            raise ValueError(f"{v!r} is not a 5-field cron expression")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {v!r}") from exc
+        return v
+
+
+class ModelSpec(_Strict):
+    """Everything Evergreen needs to know about one model."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    description: str = ""
+    data: DataSpec
+    features: list[Feature] = Field(min_length=1)
+    metric: MetricName = "roc_auc"
+    training: Training = Training()
+    gate: Gate = Gate()
+    triggers: Triggers = Triggers()
+    schedule: Schedule | None = None
+
+    @model_validator(mode="after")
+    def _columns(self) -> ModelSpec:
+        names = [f.name for f in self.features]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"features listed twice: {dupes}")
+        for key in ("target", "time_column"):
+            col = getattr(self.data, key)
+            if col in names:
+                raise ValueError(f"data.{key} {col!r} is also listed as a feature")
+        if self.gate.floor is not None and self.metric != "logloss" and not 0 <= self.gate.floor <= 1:
+            raise ValueError(f"gate.floor {self.gate.floor} is outside [0, 1] for {self.metric}")
+        return self
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def numeric(self) -> list[str]:
+        return [f.name for f in self.features if f.type == "numeric"]
+
+    @property
+    def categorical(self) -> list[str]:
+        return [f.name for f in self.features if f.type == "categorical"]
+
+    @property
+    def higher_is_better(self) -> bool:
+        return HIGHER_IS_BETTER[self.metric]
+
+    @property
+    def columns(self) -> list[str]:
+        return [self.data.time_column, *self.feature_names, self.data.target]
+
+    def feature(self, name: str) -> Feature:
+        return next(f for f in self.features if f.name == name)
+
+    def with_overrides(self, overrides: dict[str, Any]) -> ModelSpec:
+        """A copy with dotted-key overrides applied, e.g. {"training.window.kind": "all"}."""
+        data = self.model_dump(mode="json")
+        for dotted, value in overrides.items():
+            node = data
+            *parents, leaf = dotted.split(".")
+            for part in parents:
+                if not isinstance(node.get(part), dict):
+                    raise SpecError(f"override {dotted!r}: {part!r} is not a section of the spec")
+                node = node[part]
+            node[leaf] = value
+        return parse_spec(data, source=f"{self.name} (with overrides)")
+
+
+def _format_errors(exc: ValidationError, source: str) -> str:
+    lines = [f"invalid model spec {source}:"]
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"  {loc}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def parse_spec(data: Any, source: str = "<dict>") -> ModelSpec:
+    """Validate a dict into a ModelSpec, raising SpecError that names each bad key."""
+    if not isinstance(data, dict):
+        raise SpecError(f"invalid model spec {source}: expected a mapping at the top level")
+    try:
+        return ModelSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(_format_errors(exc, source)) from None
+
+
+def load_spec_file(path: Path) -> ModelSpec:
+    """Read and validate one YAML spec file."""
+    if not path.is_file():
+        raise SpecError(f"model spec not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SpecError(f"invalid model spec {path}: not valid YAML: {exc}") from None
+    return parse_spec(data, source=str(path))
+
+
+def load_spec(model: str, models_dir: Path) -> ModelSpec:
+    """Load `models/<model>.yaml` and check its name matches the file."""
+    spec = load_spec_file(models_dir / f"{model}.yaml")
+    if spec.name != model:
+        raise SpecError(f"invalid model spec {models_dir / f'{model}.yaml'}: name: {spec.name!r} != file name {model!r}")
+    return spec

@@ -1,0 +1,163 @@
+"""Time-based split, training window and estimator construction from a ModelSpec."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+
+from evergreen.spec import ModelSpec, Window
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Split:
+    """Rows to train on (with optional weights) and the most recent hold-out they exclude."""
+
+    train: pd.DataFrame
+    holdout: pd.DataFrame
+    weights: np.ndarray | None
+
+    def bounds(self, time_column: str) -> dict[str, str]:
+        t, h = self.train[time_column], self.holdout[time_column]
+        return {
+            "train_start": str(t.min()),
+            "train_end": str(t.max()),
+            "holdout_start": str(h.min()),
+            "holdout_end": str(h.max()),
+        }
+
+
+def labels(frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
+    """0/1 labels: 1 where the target equals the spec's positive label."""
+    return (frame[spec.data.target] == spec.data.positive_label).to_numpy(dtype=np.int8)
+
+
+def sort_by_time(frame: pd.DataFrame, time_column: str) -> pd.DataFrame:
+    """Stable time order; ingest order breaks ties so replays are reproducible."""
+    if frame[time_column].is_monotonic_increasing:
+        return frame.reset_index(drop=True)
+    return frame.sort_values(time_column, kind="stable").reset_index(drop=True)
+
+
+def split_holdout(frame: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The most recent labelled window is the hold-out; everything before it may be trained on."""
+    tcol = spec.data.time_column
+    frame = sort_by_time(frame.dropna(subset=[spec.data.target]), tcol)
+    h = spec.training.holdout
+    if h.rows is not None:
+        cut = max(len(frame) - h.rows, 0)
+        return frame.iloc[:cut], frame.iloc[cut:]
+    start = frame[tcol].iloc[-1] - pd.Timedelta(h.period)
+    mask = (frame[tcol] > start).to_numpy()
+    return frame.loc[~mask], frame.loc[mask]
+
+
+def apply_window(pool: pd.DataFrame, window: Window, time_column: str) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """Select the training rows from the pool per the window policy; decay returns sample weights."""
+    if pool.empty or window.kind == "all":
+        return pool, None
+    t = pool[time_column]
+    if window.kind == "rolling":
+        if window.rows is not None:
+            return pool.iloc[-window.rows :], None
+        return pool.loc[t > t.iloc[-1] - pd.Timedelta(window.period)], None
+    age = (t.iloc[-1] - t) / pd.Timedelta(window.half_life)
+    return pool, np.power(0.5, age.to_numpy(dtype=float))
+
+
+def split(frame: pd.DataFrame, spec: ModelSpec) -> Split:
+    """Hold-out plus windowed training rows; raises if either is too small to be meaningful."""
+    pool, holdout = split_holdout(frame, spec)
+    train, weights = apply_window(pool, spec.training.window, spec.data.time_column)
+    if len(train) < spec.training.min_train_rows:
+        raise ValueError(
+            f"only {len(train)} training rows before the hold-out; "
+            f"training.min_train_rows is {spec.training.min_train_rows}"
+        )
+    if holdout.empty:
+        raise ValueError("the hold-out window is empty: no labelled rows in training.holdout")
+    return Split(train=train, holdout=holdout, weights=weights)
+
+
+def _import(path: str) -> type:
+    module, _, name = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ValueError(f"training.estimator.class_path: cannot import {path!r}: {exc}") from None
+
+
+def build_pipeline(spec: ModelSpec) -> Pipeline:
+    """Preprocessing plus estimator, as one sklearn Pipeline that MLflow logs and reloads whole."""
+    est = spec.training.estimator
+    cats = [spec.feature(c).categories or "auto" for c in spec.categorical]
+    if est.kind == "lightgbm":
+        from lightgbm import LGBMClassifier
+
+        # Unknown categories encode as NaN, which LightGBM routes as missing instead of failing.
+        cat_enc = OrdinalEncoder(
+            categories=cats, handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
+        )
+        num_enc: object = "passthrough"
+        params = {"random_state": spec.training.seed, "n_jobs": 1, "verbose": -1, **est.params}
+        model: object = LGBMClassifier(**params)
+    else:
+        cat_enc = OneHotEncoder(categories=cats, handle_unknown="ignore", sparse_output=False)
+        num_enc = SimpleImputer(strategy="median")
+        cls = _import(est.class_path or "")
+        params = dict(est.params)
+        if "random_state" in cls().get_params():
+            params.setdefault("random_state", spec.training.seed)
+        model = cls(**params)
+    pre = ColumnTransformer(
+        [("num", num_enc, spec.numeric), ("cat", cat_enc, spec.categorical)],
+        verbose_feature_names_out=False,
+    ).set_output(transform="pandas")
+    return Pipeline([("prep", pre), ("model", model)])
+
+
+def fit(spec: ModelSpec, train: pd.DataFrame, weights: np.ndarray | None = None) -> tuple[Pipeline, float]:
+    """Fit the spec's pipeline; returns it with the fit seconds."""
+    pipe = build_pipeline(spec)
+    kwargs: dict[str, object] = {}
+    if weights is not None:
+        kwargs["model__sample_weight"] = weights
+    if spec.training.estimator.kind == "lightgbm" and spec.categorical:
+        kwargs["model__categorical_feature"] = spec.categorical
+    y = labels(train, spec)
+    if len(np.unique(y)) < 2:
+        raise ValueError("the training rows hold a single class; cannot train a classifier")
+    start = time.perf_counter()
+    pipe.fit(train[spec.feature_names], y, **kwargs)
+    return pipe, time.perf_counter() - start
+
+
+def predict_scores(model: Pipeline, frame: pd.DataFrame, features: list[str] | None = None) -> np.ndarray:
+    """Positive-class probabilities. `features` defaults to what the model was fitted on."""
+    cols = features if features is not None else list(model.feature_names_in_)
+    return model.predict_proba(frame[cols])[:, 1]
+
+
+def batch_latency_p95_ms(model: Pipeline, frame: pd.DataFrame, batch_rows: int, repeats: int = 20) -> float:
+    """p95 wall time in ms to score one batch of `batch_rows` rows (rows repeat if the frame is smaller)."""
+    if frame.empty:
+        return float("nan")
+    reps = -(-batch_rows // len(frame))
+    batch = pd.concat([frame] * reps, ignore_index=True).iloc[:batch_rows] if reps > 1 else frame.iloc[:batch_rows]
+    times = []
+    predict_scores(model, batch)  # warm-up
+    for _ in range(repeats):
+        start = time.perf_counter()
+        predict_scores(model, batch)
+        times.append((time.perf_counter() - start) * 1000)
+    return float(np.percentile(times, 95))
