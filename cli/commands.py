@@ -1,0 +1,17 @@
+"""Registry of sub-command modules. Each module exposes `register(app)`; add one line per module."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+MODULES = [
+    "cli.data_cmds",  # seed, ingest
+    "cli.retrain_cmd",  # retrain
+]
+
+
+def register(app: typer.Typer) -> None:
+    for name in MODULES:
+        importlib.import_module(name).register(app)
