@@ -1,0 +1,57 @@
+"""`evergreen seed` and `evergreen ingest`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cli.output import EXIT_REJECTED, fail, print_json, run_guarded
+
+
+def register(app: typer.Typer) -> None:
+    app.command("seed")(seed)
+    app.command("ingest")(ingest)
+
+
+def seed(
+    out: Path = typer.Option(Path("data"), help="The DVC-tracked data folder of the code checkout."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Build data/ from seeds/ (Elec2 with its derived timestamp) and push it to the local DVC remote."""
+    from tasks.seed import build_seed
+
+    result = build_seed(out)
+    if json_out:
+        print_json(result)
+    else:
+        typer.echo(f"seed data in {out}/ ({result['rows']} rows); data.dvc md5 {result['md5']} "
+                   f"({'matches' if result['matches_data_dvc'] else 'NEW: commit data.dvc'})")
+
+
+def ingest(
+    model: str = typer.Argument(..., help="Model name: models/<model>.yaml."),
+    file: Path = typer.Argument(..., help="Batch file: .csv or .parquet."),
+    json_out: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+) -> None:
+    """Validate FILE with GX against the model's spec; append it as a new DVC version or quarantine it.
+
+    Exit codes: 0 ingested (or duplicate), 2 rejected and quarantined, 1 any other error.
+    """
+    from flows.ingest import BatchRejected
+    from flows.ingest import ingest as ingest_flow
+
+    try:
+        result = run_guarded(lambda: ingest_flow(model=model, path=str(file)), as_json=json_out)
+    except BatchRejected as exc:
+        fail(str(exc), EXIT_REJECTED, as_json=json_out, extra={"outcome": "rejected"})
+        return
+    if json_out:
+        print_json(result)
+        return
+    typer.echo(f"data_version {result['data_version']}")
+    typer.echo(
+        f"{result['rows']} rows ingested into {model} ({result['total_rows']} in total"
+        f"{', dataset created' if result['dataset_created'] else ''}); "
+        f"new since champion: {result['new_rows_since_champion']} rows ({result['new_share']:.0%})"
+    )

@@ -1,0 +1,189 @@
+"""MLflow tracking and Model Registry I/O: log a run, register a version with lineage, move aliases.
+
+Every trained model becomes a registered version; only the `champion` alias decides what serves.
+MLflow keeps no alias history, so each alias move is also written as version tags (and an event).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from evergreen.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+@dataclass(frozen=True)
+class Champion:
+    version: str
+    run_id: str
+    tags: dict[str, str]
+
+    @property
+    def model_uri(self) -> str:
+        return f"runs:/{self.run_id}/model"
+
+
+def client(settings: Settings) -> Any:
+    """An MlflowClient bound to the configured tracking URI (set per call, never at import)."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    return MlflowClient(tracking_uri=settings.tracking_uri)
+
+
+def get_champion(cl: Any, name: str) -> Champion | None:
+    """The version behind the `champion` alias, or None when there is none yet."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mv = cl.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+            return None
+        raise
+    return Champion(version=str(mv.version), run_id=mv.run_id, tags=dict(mv.tags))
+
+
+def load_sklearn(uri: str) -> Any:
+    import mlflow.sklearn
+
+    return mlflow.sklearn.load_model(uri)
+
+
+def last_promotion(cl: Any, name: str) -> datetime | None:
+    """When the current champion was promoted (its `promoted_at` tag), for the cooldown check."""
+    champ = get_champion(cl, name)
+    if champ is None or "promoted_at" not in champ.tags:
+        return None
+    return datetime.fromisoformat(champ.tags["promoted_at"])
+
+
+def _flatten(prefix: str, d: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(f"{key}.", v))
+        else:
+            out[key] = v
+    return out
+
+
+@dataclass(frozen=True)
+class LoggedRun:
+    run_id: str
+    model_uri: str
+    experiment_id: str
+
+
+def log_run(
+    settings: Settings,
+    *,
+    model_name: str,
+    pipeline: Any,
+    example: pd.DataFrame,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    artifacts: dict[str, str],
+    run_name: str,
+    tags: dict[str, str],
+) -> LoggedRun:
+    """One MLflow run: params, metrics, the sklearn pipeline (signature + input example) and text artifacts."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    client(settings)
+    exp = mlflow.set_experiment(f"evergreen-{model_name}")
+    with mlflow.start_run(experiment_id=exp.experiment_id, run_name=run_name, tags=tags) as run:
+        mlflow.log_params({k: str(v)[:500] for k, v in _flatten("", params).items()})
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and v == v})
+        scores = pipeline.predict_proba(example)[:, 1]
+        info = mlflow.sklearn.log_model(
+            pipeline,
+            name="model",
+            signature=infer_signature(example, scores),
+            input_example=example.head(5),
+            pyfunc_predict_fn="predict_proba",
+            skops_trusted_types=_trusted_types(pipeline),
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            for fname, text in artifacts.items():
+                path = Path(tmp) / fname
+                path.write_text(text)
+                mlflow.log_artifact(str(path))
+        return LoggedRun(run_id=run.info.run_id, model_uri=info.model_uri, experiment_id=exp.experiment_id)
+
+
+def _trusted_types(pipeline: Any) -> list[str]:
+    """MLflow serialises sklearn models with skops; trust exactly the types of the pipeline we just fitted."""
+    import skops.io
+
+    return list(skops.io.get_untrusted_types(data=skops.io.dumps(pipeline)))
+
+
+def register_version(settings: Settings, name: str, logged: LoggedRun, tags: dict[str, str], description: str) -> str:
+    """Create a new model version (always, passed or not) and return its number."""
+    cl = client(settings)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        cl.get_registered_model(name)
+    except MlflowException:
+        cl.create_registered_model(name, description=f"Managed by Evergreen (models/{name}.yaml).")
+    mv = cl.create_model_version(
+        name, source=logged.model_uri, run_id=logged.run_id, tags=tags, description=description
+    )
+    return str(mv.version)
+
+
+def delete_version(settings: Settings, name: str, version: str) -> None:
+    """Undo a registration whose later steps failed, so a failed run leaves the registry as it was."""
+    cl = client(settings)
+    cl.delete_model_version(name, version)
+
+
+def set_alias(settings: Settings, name: str, alias: str, version: str, *, reason: str, previous: str | None) -> str:
+    """Move an alias and record the move on the version (MLflow keeps no alias history)."""
+    cl = client(settings)
+    now = datetime.now(UTC).isoformat()
+    cl.set_registered_model_alias(name, alias, version)
+    cl.set_model_version_tag(name, version, f"{alias}_since", now)
+    if alias == CHAMPION:
+        cl.set_model_version_tag(name, version, "promoted_at", now)
+        cl.set_model_version_tag(name, version, "promotion_reason", reason)
+        cl.set_model_version_tag(name, version, "replaced_version", previous or "")
+        if previous and previous != version:
+            cl.set_model_version_tag(name, previous, "champion_until", now)
+    return now
+
+
+def tag_version(settings: Settings, name: str, version: str, tags: dict[str, str]) -> None:
+    cl = client(settings)
+    for k, v in tags.items():
+        cl.set_model_version_tag(name, version, k, v)
+
+
+def load_artifact_text(settings: Settings, run_id: str, path: str) -> str:
+    import mlflow
+
+    client(settings)
+    return mlflow.artifacts.load_text(f"runs:/{run_id}/{path}")
+
+
+def as_tag(value: Any) -> str:
+    """MLflow tag values are strings (max 5000 chars here): JSON for structures."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
+    return text[:5000]
