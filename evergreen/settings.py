@@ -35,6 +35,29 @@ class Settings(BaseSettings):
     git_author_name: str = Field(default="Evergreen", description="Author of registry commits.")
     git_author_email: str = Field(default="evergreen@localhost", description="Author email of registry commits.")
 
+    # Local stack (`evergreen up/status/down`); everything binds 127.0.0.1.
+    prefect_port: int = Field(default=4200, description="Port of the Prefect server started by `evergreen up`.")
+    mlflow_port: int = Field(default=5000, description="Port of the MLflow server started by `evergreen up`.")
+    database_url: str | None = Field(
+        default=None,
+        description="Prefect server database (postgresql://user@host:port/db). Default: "
+        "PREFECT_API_DATABASE_CONNECTION_URL if set, else SQLite under <home>/prefect.",
+    )
+    mlflow_backend_uri: str | None = Field(
+        default=None,
+        description="Backend store of the MLflow server (sqlite:///... or postgresql://...). "
+        "Default: sqlite:///<home>/mlflow.db.",
+    )
+    mlflow_artifacts_destination: str | None = Field(
+        default=None,
+        description="Where the MLflow server stores artifacts (path, s3://, gs://...). Default: <home>/mlartifacts.",
+    )
+    work_pool: str = Field(default="evergreen-pool", description="Process work pool the local worker polls.")
+    worker_query_seconds: float = Field(
+        default=2.0, description="Worker poll interval, so event-triggered runs start within seconds."
+    )
+    stack_start_timeout: float = Field(default=240.0, description="Seconds to wait for each service's health.")
+
     @property
     def home_abs(self) -> Path:
         return self.home.expanduser().resolve()
