@@ -143,9 +143,11 @@ def validate(frame: pd.DataFrame, spec: ModelSpec, *, training: bool = False) ->
         asset = source.get_asset(asset_name)
     except LookupError:
         asset = source.add_dataframe_asset(asset_name)
-    batch = asset.add_batch_definition_whole_dataframe(f"{asset_name}-{id(frame)}").get_batch(
-        batch_parameters={"dataframe": frame}
-    )
+    try:
+        definition = asset.get_batch_definition("whole")
+    except KeyError:
+        definition = asset.add_batch_definition_whole_dataframe("whole")
+    batch = definition.get_batch(batch_parameters={"dataframe": frame})
     result = batch.validate(suite)
     failures = [_failure(r, set(frame.columns)) for r in result.results if not r.success]
     return ValidationSummary(

@@ -25,6 +25,7 @@ class IngestOutcome(BaseModel):
     source: str
     rows: int
     data_version: str | None = None
+    data_rev: str | None = None
     total_rows: int | None = None
     dataset_created: bool = False
     new_rows_since_champion: int | None = None
@@ -80,7 +81,7 @@ def ingest(model: str, path: str) -> dict[str, Any]:
     share = new_rows / champ_rows if champ_rows else 1.0
     met = spec.triggers.volume.enabled and share >= spec.triggers.volume.min_new_share
     outcome = IngestOutcome(
-        model=model, status="ingested", source=str(src), rows=len(batch), data_version=version.id,
+        model=model, status="ingested", source=str(src), rows=len(batch), data_version=version.id, data_rev=version.rev,
         total_rows=version.rows, dataset_created=created, new_rows_since_champion=new_rows,
         new_share=round(share, 6), volume_threshold_met=met,
     )
