@@ -14,6 +14,7 @@ fixtures in `tests/conftest.py`.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import os
@@ -26,7 +27,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -238,18 +239,20 @@ class Service:
     url: str | None = None
     health_url: str | None = None
     start_time: float | None = None  # kernel start time of pid, guards against PID reuse
-    startup_seconds: float | None = None
+    startup_seconds: float | None = None  # spawn -> healthy
+    spawned_at: float | None = None  # epoch seconds
     extra: dict[str, object] = field(default_factory=dict)
     _proc: subprocess.Popen | None = field(default=None, repr=False, compare=False)
+    _probe: Callable[[], bool] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, object]:
-        d = asdict(self)
-        d.pop("_proc", None)
-        return d
+        return {
+            k: copy.deepcopy(getattr(self, k)) for k in self.__dataclass_fields__ if not k.startswith("_")
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, object]) -> Service:
-        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__ and k != "_proc"}
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__ and not k.startswith("_")}
         return cls(**known)  # type: ignore[arg-type]
 
     def alive(self) -> bool:
@@ -264,6 +267,15 @@ class Service:
             return True
         status, _ = http_get(self.health_url, timeout=timeout)
         return status == 200
+
+    def wait_healthy(self, timeout: float = DEFAULT_START_TIMEOUT) -> float:
+        """Block until healthy (see `wait_healthy`); stops the process and re-raises on failure."""
+        try:
+            self.startup_seconds = wait_healthy(self, timeout=timeout, check=self._probe)
+        except BaseException:
+            self.stop()
+            raise
+        return self.startup_seconds
 
     def log_tail(self, lines: int = 40) -> str:
         return tail(self.log_path, lines)
@@ -299,7 +311,9 @@ def spawn(
             start_new_session=True,
             close_fds=True,
         )
-    svc = Service(name=name, pid=proc.pid, log_path=str(log_path), cmd=list(cmd), _proc=proc)
+    svc = Service(
+        name=name, pid=proc.pid, log_path=str(log_path), cmd=list(cmd), _proc=proc, spawned_at=time.time()
+    )
     svc.start_time = process_start_time(proc.pid)
     return svc
 
@@ -310,7 +324,7 @@ def wait_healthy(
     check: Callable[[], bool] | None = None,
     interval: float = 0.25,
 ) -> float:
-    """Block until `check()` (default: GET health_url == 200). Returns seconds waited.
+    """Block until `check()` (default: GET health_url == 200). Returns seconds since spawn.
 
     Raises StartupError, with the log tail, when the process exits or the timeout passes.
     """
@@ -325,7 +339,7 @@ def wait_healthy(
                 f"log {svc.log_path}:\n{svc.log_tail()}"
             )
         if probe():
-            return time.monotonic() - t0
+            return time.time() - svc.spawned_at if svc.spawned_at else time.monotonic() - t0
         if time.monotonic() > deadline:
             raise StartupError(
                 f"{svc.name} (pid {svc.pid}) not healthy after {timeout:.0f}s"
@@ -445,6 +459,7 @@ def start_prefect_server(
     env: Mapping[str, str] | None = None,
     timeout: float = DEFAULT_START_TIMEOUT,
     port_setting: str | None = "EVERGREEN_PREFECT_PORT",
+    wait: bool = True,
 ) -> Service:
     """`prefect server start` on 127.0.0.1:port; SQLite under `home` unless `database_url`.
 
@@ -468,12 +483,13 @@ def start_prefect_server(
     svc.port = port
     svc.url = f"http://{HOST}:{port}"
     svc.health_url = f"{svc.url}/api/health"
-    svc.extra = {"api_url": f"{svc.url}/api", "home": str(home), "database": database_url or "sqlite"}
-    try:
-        svc.startup_seconds = wait_healthy(svc, timeout=timeout)
-    except BaseException:
-        svc.stop()
-        raise
+    svc.extra = {
+        "api_url": f"{svc.url}/api",
+        "home": str(home),
+        "database": _redact(database_url or "sqlite"),
+    }
+    if wait:
+        svc.wait_healthy(timeout)
     return svc
 
 
@@ -520,6 +536,7 @@ def start_prefect_worker(
     name: str | None = None,
     create_pool: bool = True,
     timeout: float = DEFAULT_START_TIMEOUT,
+    wait: bool = True,
 ) -> Service:
     """A `process` worker polling `pool` every `query_seconds`; healthy once it heartbeats to the API.
 
@@ -538,13 +555,9 @@ def start_prefect_worker(
     cmd += ["--install-policy", "never"]
     svc = spawn("prefect-worker", cmd, log_path=Path(log_path), env=penv, cwd=cwd)
     svc.extra = {"pool": pool, "worker_name": name, "api_url": api_url, "cwd": str(cwd or os.getcwd())}
-    try:
-        svc.startup_seconds = wait_healthy(
-            svc, timeout=timeout, check=lambda: worker_online(api_url, pool, name)
-        )
-    except BaseException:
-        svc.stop()
-        raise
+    svc._probe = lambda: worker_online(api_url, pool, name)
+    if wait:
+        svc.wait_healthy(timeout)
     return svc
 
 
@@ -561,6 +574,7 @@ def start_mlflow_server(
     workers: int = 1,
     timeout: float = DEFAULT_START_TIMEOUT,
     port_setting: str | None = "EVERGREEN_MLFLOW_PORT",
+    wait: bool = True,
 ) -> Service:
     """`mlflow server` on 127.0.0.1:port with proxied artifacts under `artifacts_destination`.
 
@@ -573,6 +587,9 @@ def start_mlflow_server(
         dest = Path(dest).resolve().as_uri()
     menv = dict(os.environ if env is None else env)
     menv.pop("MLFLOW_TRACKING_URI", None)
+    # The GenAI job runner (huey consumers: 8 more processes) doubles start-up time and memory;
+    # tabular training does not use it. Export MLFLOW_SERVER_ENABLE_JOB_EXECUTION=true to keep it.
+    menv.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     cmd = [
         _bin("mlflow"),
         "server",
@@ -593,11 +610,8 @@ def start_mlflow_server(
     svc.url = f"http://{HOST}:{port}"
     svc.health_url = f"{svc.url}/health"
     svc.extra = {"backend_store_uri": _redact(backend_store_uri), "artifacts_destination": dest}
-    try:
-        svc.startup_seconds = wait_healthy(svc, timeout=timeout)
-    except BaseException:
-        svc.stop()
-        raise
+    if wait:
+        svc.wait_healthy(timeout)
     return svc
 
 

@@ -1,0 +1,171 @@
+"""`evergreen up / status / down` as a user runs them: real processes, free ports, no strays."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deployments import stack
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+REPO = Path(__file__).resolve().parents[2]
+CLEAN = (
+    "PREFECT_API_URL",
+    "PREFECT_API_KEY",
+    "PREFECT_API_DATABASE_CONNECTION_URL",
+    "PREFECT_HOME",
+    "MLFLOW_TRACKING_URI",
+    "EVERGREEN_MLFLOW_TRACKING_URI",
+    "EVERGREEN_DATABASE_URL",
+    "EVERGREEN_MLFLOW_BACKEND_URI",
+    "EVERGREEN_MLFLOW_ARTIFACTS_DESTINATION",
+    "EVERGREEN_WORK_POOL",
+)
+
+
+def _env(home: Path, prefect_port: int, mlflow_port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in CLEAN}
+    env.update(
+        EVERGREEN_HOME=str(home),
+        EVERGREEN_PREFECT_PORT=str(prefect_port),
+        EVERGREEN_MLFLOW_PORT=str(mlflow_port),
+        EVERGREEN_WORKER_QUERY_SECONDS="1",
+    )
+    return env
+
+
+def _cli(*args: str, env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _json(res: subprocess.CompletedProcess) -> dict:
+    try:
+        return json.loads(res.stdout)
+    except ValueError:
+        pytest.fail(f"not JSON (rc {res.returncode}):\nstdout:\n{res.stdout}\nstderr:\n{res.stderr[-4000:]}")
+
+
+def _force_down(home: Path) -> None:
+    """Safety net: whatever a failed test left recorded is stopped by PID."""
+    path = home / "stack.json"
+    if path.exists():
+        for d in json.loads(path.read_text()).get("services", {}).values():
+            svc = stack.Service.from_dict(d)
+            with contextlib.suppress(stack.StackError):
+                svc.stop(timeout=20)
+
+
+@pytest.fixture
+def listening_socket():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((stack.HOST, 0))
+    s.listen()
+    try:
+        yield s.getsockname()[1]
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("which", ["prefect", "mlflow"])
+def test_taken_port_gives_clear_error(tmp_path, listening_socket, which):
+    taken = listening_socket
+    other = stack.free_port()
+    ports = (taken, other) if which == "prefect" else (other, taken)
+    env = _env(tmp_path / "home", *ports)
+    res = _cli("up", "--no-deploy", "--json", env=env, timeout=120)
+    setting = "EVERGREEN_PREFECT_PORT" if which == "prefect" else "EVERGREEN_MLFLOW_PORT"
+    assert res.returncode == 2, res.stderr
+    assert str(taken) in res.stderr and setting in res.stderr, res.stderr
+    out = _json(res)
+    assert out["ok"] is False and out["port"] == taken and out["setting"] == setting
+    # nothing was started: no recorded services, and the other port is still free
+    state = tmp_path / "home" / "stack.json"
+    assert not state.exists() or not json.loads(state.read_text()).get("services")
+    assert not stack.port_in_use(other)
+
+
+def test_up_status_down_leaves_no_stray_process(tmp_path):
+    home = tmp_path / "home"
+    prefect_port, mlflow_port = stack.free_port(), stack.free_port()
+    env = _env(home, prefect_port, mlflow_port)
+    deploy = (REPO / "prefect.yaml").is_file()
+    up_args = ["up", "--json"] + ([] if deploy else ["--no-deploy"])
+    try:
+        res = _cli(*up_args, env=env)
+        assert res.returncode == 0, f"up failed:\n{res.stdout}\n{res.stderr[-6000:]}"
+        st = _json(res)
+        services = st["services"]
+        assert set(services) == {"prefect-server", "mlflow-server", "prefect-worker"}
+        assert services["prefect-server"]["port"] == prefect_port
+        assert services["mlflow-server"]["port"] == mlflow_port
+        assert st["env"]["PREFECT_API_URL"] == f"http://127.0.0.1:{prefect_port}/api"
+        assert st["env"]["MLFLOW_TRACKING_URI"] == f"http://127.0.0.1:{mlflow_port}"
+        assert all(a == "started" for a in st["actions"].values()), st["actions"]
+        assert (home / "logs" / "prefect-server.log").is_file()
+        assert (home / "logs" / "mlflow-server.log").is_file()
+        assert (home / "logs" / "prefect-worker.log").is_file()
+        if deploy:
+            assert st["deploy"]["status"] == "deployed", st["deploy"]
+            code, body = stack.http_post_json(f"{st['env']['PREFECT_API_URL']}/deployments/filter", {})
+            assert code == 200 and body, "prefect.yaml deployed nothing"
+        pids = {name: svc["pid"] for name, svc in services.items()}
+        for name, svc in services.items():
+            print(f"{name}: ready {svc['startup_seconds']:.1f}s after spawn")
+        print(f"up total: {st['up_seconds']:.1f}s")
+
+        res = _cli("status", "--json", env=env, timeout=120)
+        assert res.returncode == 0, res.stdout + res.stderr
+        status = _json(res)
+        assert status["healthy"] is True
+        rows = {r["name"]: r for r in status["services"]}
+        for name, pid in pids.items():
+            assert rows[name]["pid"] == pid and rows[name]["running"] and rows[name]["healthy"]
+        assert rows["prefect-server"]["port"] == prefect_port
+        assert rows["mlflow-server"]["port"] == mlflow_port
+
+        # idempotent: a second `up` reuses the running services
+        res = _cli("up", "--json", "--no-deploy", env=env, timeout=300)
+        assert res.returncode == 0, res.stderr[-4000:]
+        again = _json(res)
+        assert {n: s["pid"] for n, s in again["services"].items()} == pids
+        assert set(again["actions"].values()) == {"reused"}
+
+        # every process of the stack, children included, before `down`
+        everything = {pid for pid in pids.values()}
+        for pid in pids.values():
+            everything.update(stack.descendants(pid))
+        starts = {pid: stack.process_start_time(pid) for pid in everything}
+
+        res = _cli("down", "--json", env=env, timeout=300)
+        assert res.returncode == 0, res.stdout + res.stderr
+        out = _json(res)
+        assert {s["name"] for s in out["services"] if s["stopped"]} == set(pids)
+    finally:
+        _force_down(home)
+
+    alive = [pid for pid, t in starts.items() if stack.pid_alive(pid, t)]
+    assert not alive, f"stray processes after down: {alive}"
+    assert not stack.port_in_use(prefect_port), f"port {prefect_port} still bound"
+    assert not stack.port_in_use(mlflow_port), f"port {mlflow_port} still bound"
+    assert not (home / "stack.json").exists()
+
+    res = _cli("status", "--json", env=env, timeout=120)
+    assert res.returncode == 1
+    assert _json(res)["recorded"] is False
+    res = _cli("down", "--json", env=env, timeout=120)  # nothing to stop is fine
+    assert res.returncode == 0 and _json(res)["services"] == []
