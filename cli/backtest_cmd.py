@@ -1,0 +1,105 @@
+"""`evergreen backtest`: replay a model's history under retrain policies (the backtest flow, in-process)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from cli.output import print_json, run_guarded
+
+
+def register(app: typer.Typer) -> None:
+    app.command("backtest")(backtest)
+
+
+def backtest(
+    model: str = typer.Argument(..., help="Model name: models/<model>.yaml."),
+    policies: str = typer.Option(..., "--policies", help="Policies YAML, e.g. policies/elec2.yaml."),
+    json_out: bool = typer.Option(False, "--json", help="Print the full report as JSON (no progress bar)."),
+    batch_period: str = typer.Option(None, "--batch-period", help="Batch length, e.g. 7D (the default)."),
+    batch_rows: int = typer.Option(None, "--batch-rows", help="Rows per batch instead of a period."),
+    warmup: int = typer.Option(4, "--warmup", help="Training-only batches before scoring starts."),
+    data: str = typer.Option(None, "--data", help="History file (csv/parquet). Default: the model's seed data."),
+    drift: list[str] = typer.Option(
+        [], "--drift", help="A known drift point (timestamp or batch number), for detection delay. Repeatable."
+    ),
+    rank_by: str = typer.Option(None, "--rank-by", help="accuracy, or the spec's metric (default)."),
+    out: str = typer.Option(None, "--out", help="Output folder. Default: EVERGREEN_HOME/reports/backtest."),
+) -> None:
+    """Replay history as batches: score each with the champion, let each policy decide, gate, repeat.
+
+    Prints a ranked table (mean accuracy and metric, retrains, promotions, train seconds) and writes a
+    CSV, JSON and HTML/PNG plots. Exit 0 on success, 1 on a bad spec, policies file or data.
+    """
+    from flows.backtest import backtest as backtest_flow
+    from flows.backtest import progress_hook
+
+    if batch_period and batch_rows:
+        from cli.output import fail
+
+        fail("give --batch-period or --batch-rows, not both", as_json=json_out)
+
+    def call() -> dict[str, Any]:
+        return backtest_flow(
+            model=model,
+            policies_file=policies,
+            data=data,
+            batch_period=batch_period,
+            batch_rows=batch_rows,
+            warmup=warmup,
+            drifts=list(drift) or None,
+            rank_by=rank_by,  # type: ignore[arg-type]
+            out_dir=out,
+        )
+
+    if json_out:
+        result = run_guarded(call, as_json=True)
+        print_json(result)
+        return
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=False,
+    ) as progress:
+        bars: dict[str, Any] = {}
+
+        def on_batch(policy: str, done: int, total: int) -> None:
+            if policy not in bars:
+                bars[policy] = progress.add_task(policy, total=total)
+            progress.update(bars[policy], completed=done)
+
+        with progress_hook(on_batch):
+            result = run_guarded(call, as_json=False)
+    _print_table(result)
+
+
+def _print_table(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    metric = result["metric"]
+    table = Table(title=f"Policy backtest: {result['model']} ({result['scored_batches']} {result['batching']}, "
+                        f"warm-up {result['warmup']}; ranked by {result['rank_by']})")
+    for col in ("rank", "policy", "trigger", "window", "gate", "accuracy", metric, "retrains", "promotions",
+                "train s", "delay", "Pareto"):
+        table.add_column(col, justify="right" if col not in ("policy", "trigger", "window", "gate") else "left")
+
+    def f(v: Any, spec: str = ".4f") -> str:
+        return "-" if v is None else format(v, spec)
+
+    for r in result["table"]:
+        table.add_row(
+            str(r["rank"]), r["policy"], r["trigger"], r["window"], r["gate"], f(r["mean_accuracy"]),
+            f(r[f"mean_{metric}"]), str(r["retrains"]), str(r["promotions"]), f(r["train_seconds"], ".1f"),
+            f(r["detection_delay"], ".1f"), "*" if r["pareto"] else "",
+        )
+    console = Console()
+    console.print(table)
+    console.print(f"best: [bold]{result['best']}[/bold]   Pareto front: {', '.join(result['pareto_front'])}")
+    for kind, path in result.get("files", {}).items():
+        console.print(f"{kind}: {path}")
