@@ -143,9 +143,11 @@ def register_version(settings: Settings, name: str, logged: LoggedRun, tags: dic
         cl.get_registered_model(name)
     except MlflowException:
         cl.create_registered_model(name, description=f"Managed by Evergreen (models/{name}.yaml).")
-    mv = cl.create_model_version(
-        name, source=logged.model_uri, run_id=logged.run_id, tags=tags, description=description
-    )
+    import mlflow
+
+    # register_model resolves MLflow 3's `models:/m-...` logged-model URIs (and links the model id).
+    mv = mlflow.register_model(logged.model_uri, name, tags=tags)
+    cl.update_model_version(name, mv.version, description=description)
     return str(mv.version)
 
 

@@ -1,0 +1,172 @@
+"""The foundation loop on real parts: DVC registry + remote, GX suites, MLflow server, Prefect server.
+
+Flows run in-process against the real Prefect API; MLflow is a real `mlflow server`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from evergreen.datasets import prepare_elec2, weekly_batches
+from evergreen.settings import get_settings
+from evergreen.spec import parse_spec
+from evergreen.training import split
+from tasks import data_registry, model_registry
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+ROOT = Path(__file__).resolve().parents[2]
+LINEAGE_TAGS = {
+    "data_version", "data_rev", "data_md5", "train_start", "train_end", "holdout_start", "holdout_end",
+    "window", "reason", "trigger_event_id", "prefect_flow_run_id", "code_git_sha", "gx_result",
+    "gate_decision", "gate_passed", "train_seconds", "train_rows_md5", "reference_profile",
+}
+
+
+@pytest.fixture(scope="module")
+def weeks() -> list[pd.DataFrame]:
+    return weekly_batches(prepare_elec2(ROOT / "seeds" / "elec2" / "electricity.csv"), "timestamp")
+
+
+@pytest.fixture
+def env(prefect_server, mlflow_server, stack_env, tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    return stack_env(prefect=prefect_server, mlflow=mlflow_server, home=tmp_path / "home",
+                     EVERGREEN_MLFLOW_TRACKING_URI=mlflow_server.url)
+
+
+def _write(frame: pd.DataFrame, path: Path) -> Path:
+    if path.suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+    return path
+
+
+def _registry_head() -> str:
+    return data_registry.resolve_rev(get_settings(), None)
+
+
+def test_two_ingests_two_retrains_gate_keeps_champion(env, weeks, tmp_path, monkeypatch):
+    from flows.ingest import ingest
+    from flows.retrain import retrain
+
+    model = f"elec2-{tmp_path.name[-6:].lower().replace('_', '-')}"
+    # A private copy of the demo spec under another name keeps this test's registry entries separate.
+    spec_raw = yaml.safe_load((ROOT / "models" / "elec2.yaml").read_text())
+    spec_raw["name"] = model
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / f"{model}.yaml").write_text(yaml.safe_dump(spec_raw))
+    monkeypatch.setenv("EVERGREEN_MODELS_DIR", str(models))
+
+    first = ingest(model=model, path=str(_write(pd.concat(weeks[:10]), tmp_path / "w0-9.csv")))
+    assert first["status"] == "ingested" and first["dataset_created"] and first["total_rows"] == 3360
+    r1 = retrain(model=model, reason="manual")
+    assert r1["status"] == "promoted" and r1["version"] == "1"
+
+    second = ingest(model=model, path=str(_write(weeks[10], tmp_path / "w10.parquet")))
+    assert second["total_rows"] == 3360 + 336 and not second["dataset_created"]
+    assert second["data_version"] != first["data_version"]
+    # A deliberately weakened challenger: only the weekday feature.
+    weak = {"features": [f for f in spec_raw["features"] if f["name"] == "day"]}
+    r2 = retrain(model=model, reason="manual", force=True, overrides=weak)
+    assert r2["status"] == "rejected" and r2["version"] == "2"
+    assert r2["champion_version"] == "1"
+
+    cl = model_registry.client(get_settings())
+    assert cl.get_model_version_by_alias(model, "champion").version == "1"
+    assert cl.get_model_version_by_alias(model, "challenger").version == "2"
+    v2 = cl.get_model_version(model, "2")
+    assert "floor" in v2.tags["rejection_reason"] or "CI" in v2.tags["rejection_reason"]
+    decision = json.loads(v2.tags["gate_decision"])
+    assert decision["passed"] is False and decision["champion_version"] == "1"
+    assert decision["ci_high"] < 0  # clearly worse than the champion on the same hold-out
+
+    for v in ("1", "2"):
+        tags = cl.get_model_version(model, v).tags
+        missing = LINEAGE_TAGS - set(tags)
+        assert not missing, f"v{v} lacks tags {missing}"
+        assert tags["prefect_flow_run_id"] and tags["code_git_sha"]
+        assert json.loads(tags["gx_result"])["success"] is True
+    assert cl.get_model_version(model, "1").tags["data_version"] == first["data_version"]
+    assert cl.get_model_version(model, "2").tags["data_version"] == second["data_version"]
+
+
+def test_data_version_resolves_to_exact_training_rows(env, weeks, tmp_path):
+    from flows.ingest import ingest
+    from flows.retrain import retrain
+
+    ingest(model="elec2", path=str(_write(pd.concat(weeks[20:30]), tmp_path / "w20-29.csv")))
+    out = retrain(model="elec2", reason="manual", force=True)
+    # more data lands after training; the pinned version must still give the same rows
+    ingest(model="elec2", path=str(_write(weeks[30], tmp_path / "w30.csv")))
+
+    settings = get_settings()
+    cl = model_registry.client(settings)
+    tags = cl.get_model_version("elec2", out["version"]).tags
+    rev, md5 = tags["data_version"].split(":")
+    assert rev == tags["data_rev"] and md5 == tags["data_md5"]
+    frame, version = data_registry.read_dataset(settings, "elec2", rev)
+    assert version.id == tags["data_version"]
+    run_spec = parse_spec(yaml.safe_load(model_registry.load_artifact_text(settings, out["run_id"], "spec.yaml")))
+    sp = split(frame, run_spec)
+    assert data_registry.frame_md5(sp.train) == tags["train_rows_md5"]
+    assert str(sp.train["timestamp"].min()) == tags["train_start"]
+    assert str(sp.holdout["timestamp"].max()) == tags["holdout_end"]
+    profile = json.loads(model_registry.load_artifact_text(settings, out["run_id"], tags["reference_profile"]))
+    assert profile["n_rows"] == int(tags["train_rows"])
+
+
+@pytest.mark.parametrize("defect", ["nan_label", "missing_column", "wrong_type", "unknown_category"])
+def test_bad_batch_is_quarantined_and_nothing_changes(env, weeks, tmp_path, defect):
+    from flows.ingest import BatchRejected, ingest
+
+    ingest(model="elec2", path=str(_write(pd.concat(weeks[40:44]), tmp_path / "seed.csv")))
+    head = _registry_head()
+    cl = model_registry.client(get_settings())
+    versions_before = len(cl.search_model_versions("name='elec2'"))
+
+    bad = weeks[44].copy()
+    if defect == "nan_label":
+        bad.loc[7, "class"] = None
+    elif defect == "missing_column":
+        bad = bad.drop(columns=["nswdemand"])
+    elif defect == "wrong_type":
+        bad["vicprice"] = bad["vicprice"].astype(str) + "x"
+    else:
+        bad.loc[3, "day"] = 9
+    path = _write(bad, tmp_path / f"bad-{defect}.csv")
+    with pytest.raises(BatchRejected) as exc:
+        ingest(model="elec2", path=str(path))
+
+    expected = {"nan_label": "class", "missing_column": "nswdemand", "wrong_type": "vicprice",
+                "unknown_category": "day"}[defect]
+    assert expected in str(exc.value)
+    assert not path.exists(), "a rejected batch is moved to quarantine"
+    qdir = get_settings().quarantine_dir / "elec2"
+    reports = list(qdir.glob(f"*bad-{defect}.csv.report.json"))
+    assert len(reports) == 1 and Path(json.loads(reports[0].read_text())["file"]).is_file()
+    assert json.loads(reports[0].read_text())["validation"]["success"] is False
+    assert _registry_head() == head, "no new DVC version for a rejected batch"
+    assert len(cl.search_model_versions("name='elec2'")) == versions_before, "no retrain"
+
+
+def test_failed_training_leaves_registry_untouched(env, weeks, tmp_path):
+    from flows.ingest import ingest
+    from flows.retrain import retrain
+
+    ingest(model="elec2", path=str(_write(pd.concat(weeks[60:70]), tmp_path / "w60.csv")))
+    retrain(model="elec2", reason="manual", force=True)
+    cl = model_registry.client(get_settings())
+    champion = cl.get_model_version_by_alias("elec2", "champion").version
+    count = len(cl.search_model_versions("name='elec2'"))
+    with pytest.raises((ValueError, RuntimeError), match="row_count|min_train_rows"):
+        retrain(model="elec2", reason="manual", force=True, overrides={"training.min_train_rows": 10**6})
+    assert cl.get_model_version_by_alias("elec2", "champion").version == champion
+    assert len(cl.search_model_versions("name='elec2'")) == count
