@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -221,48 +221,76 @@ def build_profile(
 # --------------------------------------------------------------------------------------------------
 
 
-def bin_counts(edges: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Counts of non-NaN `x` in the profile's bins (out-of-range values land in the outer bins).
+class _Binned(NamedTuple):
+    counts: np.ndarray  # per fine bin, out-of-range values in the outer bins
+    below: int  # values < edges[0]
+    above: int  # values > edges[-1]
+    low: float  # batch minimum (meaningful when below > 0)
+    high: float  # batch maximum (meaningful when above > 0)
 
-    Bin i is (edges[i], edges[i+1]] with bin 0 open below and the last bin open above. Large batches
-    take a lookup-table path: one multiply-add maps each value to a uniform grid cell between the
-    first and last cut; cells that hold no cut belong wholly to one bin, and only the values in cells
-    near a cut go through np.searchsorted. The result is identical to searchsorted on every value.
+
+def _bin_plain(edges: np.ndarray, x: np.ndarray) -> _Binned:
+    cuts = edges[1:-1]
+    counts = np.bincount(np.searchsorted(cuts, x, side="left"), minlength=cuts.size + 1)
+    low, high = float(x.min()), float(x.max())
+    below = int(np.count_nonzero(x < edges[0])) if low < edges[0] else 0
+    above = int(np.count_nonzero(x > edges[-1])) if high > edges[-1] else 0
+    return _Binned(counts, below, above, low, high)
+
+
+def _bin(edges: np.ndarray, x: np.ndarray) -> _Binned:
+    """Bin non-NaN `x` once against the profile edges, and count the values outside [min, max].
+
+    Large batches take a lookup-table path. One multiply-add maps each value to a uniform grid cell
+    spanning the first to the last cut (cell 0 below it, cell g + 1 above it). Floating-point
+    multiply and add are monotone, so a cell that no cut maps to lies wholly inside one bin; only
+    values in cells a cut maps to (and their neighbours), or outside the grid, are extracted and go
+    through np.searchsorted. The counts are identical to np.searchsorted on every value, and the
+    out-of-range tallies come from the small extracted subset instead of extra passes over x.
     """
-    cuts = np.asarray(edges[1:-1], dtype=np.float64)
+    edges = np.asarray(edges, dtype=np.float64)
+    cuts = edges[1:-1]
     k = cuts.size + 1
-    if cuts.size == 0:
-        return np.array([x.size], dtype=np.int64)
     if x.size < _FAST_MIN_ROWS or cuts.size < 2 or not cuts[-1] > cuts[0]:
-        return np.bincount(np.searchsorted(cuts, x, side="left"), minlength=k)
+        return _bin_plain(edges, x)
     g = _GRID_CELLS
-    c0 = cuts[0]
-    # Slightly wider than [c0, c_last], so c_last itself never maps to the "above" cell g + 1.
-    inv_w = g / ((cuts[-1] - c0) * (1 + 1e-9))
-    # Cell 0: x < c0 (the sign of x - c0 is exact); cells 1..g: the grid; cell g + 1: x > c_last.
-    t = x - c0
-    t *= inv_w
-    t += 1.0
+    pad = (cuts[-1] - cuts[0]) * 1e-6
+    a = g / ((cuts[-1] - cuts[0]) + 2 * pad)
+    b = 1.0 - (cuts[0] - pad) * a
+    if not (math.isfinite(a) and math.isfinite(b) and a > 0):
+        return _bin_plain(edges, x)
+    t = np.multiply(x, a)
+    t += b
     np.clip(t, 0.0, g + 1.0, out=t)
-    cell = t.astype(np.int32)
+    cell = t.astype(np.intp)
     del t
-    # Each cell's bin, read at its midpoint; cells within one of a cut are "ambiguous".
-    mids = c0 + (np.arange(g + 2, dtype=np.float64) - 0.5) / inv_w
-    lut = np.searchsorted(cuts, mids, side="left")
-    lut[0], lut[-1] = 0, k - 1
-    amb = np.zeros(g + 2, dtype=bool)
-    cut_cells = np.clip(((cuts - c0) * inv_w + 1.0).astype(np.int64), 1, g)
+    cut_cells = np.clip(cuts * a + b, 0.0, g + 1.0).astype(np.intp)  # the same operations as for x
+    if cut_cells[0] != 1 or cut_cells[-1] != g:  # the first and last cut sit in the end cells, by the pad
+        return _bin_plain(edges, x)
+    extract = np.zeros(g + 2, dtype=bool)
     for off in (-1, 0, 1):
-        amb[np.clip(cut_cells + off, 1, g)] = True
+        extract[np.clip(cut_cells + off, 1, g)] = True
+    extract[0] = extract[g + 1] = True
     per_cell = np.bincount(cell, minlength=g + 2)
-    amb_rows = int(per_cell[amb].sum())
-    if amb_rows > x.size // 3:  # e.g. discrete data sitting on the cuts: no gain
-        return np.bincount(np.searchsorted(cuts, x, side="left"), minlength=k)
-    counts = np.bincount(lut[~amb], weights=per_cell[~amb], minlength=k).astype(np.int64)
-    if amb_rows:
-        near = x[amb[cell]]
-        counts += np.bincount(np.searchsorted(cuts, near, side="left"), minlength=k)
-    return counts
+    if int(per_cell[extract].sum()) > x.size // 3:  # e.g. discrete data sitting on the cuts
+        return _bin_plain(edges, x)
+    mids = (np.arange(g + 2, dtype=np.float64) + 0.5 - b) / a  # each pure cell's bin, read at its middle
+    lut = np.searchsorted(cuts, mids, side="left")
+    keep = ~extract
+    counts = np.bincount(lut[keep], weights=per_cell[keep], minlength=k).astype(np.int64)
+    near = x[extract[cell]]  # every value below c_0 or above c_last is in here
+    counts += np.bincount(np.searchsorted(cuts, near, side="left"), minlength=k)
+    lo_mask, hi_mask = near < edges[0], near > edges[-1]
+    below, above = int(np.count_nonzero(lo_mask)), int(np.count_nonzero(hi_mask))
+    low = float(near[lo_mask].min()) if below else float(edges[0])
+    high = float(near[hi_mask].max()) if above else float(edges[-1])
+    return _Binned(counts, below, above, low, high)
+
+
+def bin_counts(edges: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Counts of non-NaN `x` in the profile's bins: bin i is (edges[i], edges[i+1]], with bin 0
+    open below and the last bin open above (so out-of-range values land in the outer bins)."""
+    return _bin(np.asarray(edges, dtype=np.float64), x).counts
 
 
 def merge_groups(ref_counts: np.ndarray, groups: int = PSI_GROUPS) -> np.ndarray:
@@ -492,20 +520,23 @@ def _grouped_stats(ref: np.ndarray, batch: np.ndarray, groups: np.ndarray | None
 
 
 def _numeric_drift(prof: NumericProfile, values: np.ndarray) -> dict[str, Any]:
-    nan = np.isnan(values)
-    nulls = int(np.count_nonzero(nan))
-    x = values[~nan] if nulls else values
+    total = float(values.sum())  # one pass: the mean, and NaN/inf detection
+    if math.isfinite(total):
+        nulls, x = 0, values
+    else:
+        nan = np.isnan(values)
+        nulls = int(np.count_nonzero(nan))
+        x = values[~nan] if nulls else values
+        total = float(x.sum())
     out: dict[str, Any] = {"n": int(x.size), "nulls": nulls}
     if x.size == 0 or prof.count == 0:
         return out
-    out["batch_mean"] = _finite(x.mean())
+    out["batch_mean"] = _finite(total / x.size)
     edges = np.asarray(prof.edges, dtype=np.float64)
     ref = np.asarray(prof.counts, dtype=np.float64)
-    batch = bin_counts(edges, x).astype(np.float64)
-    lo, hi = edges[0], edges[-1]
-    bmin, bmax = float(x.min()), float(x.max())
-    below = int(np.count_nonzero(x < lo)) if bmin < lo else 0
-    above = int(np.count_nonzero(x > hi)) if bmax > hi else 0
+    binned = _bin(edges, x)
+    batch = binned.counts.astype(np.float64)
+    below, above, bmin, bmax = binned.below, binned.above, binned.low, binned.high
     out["out_of_range"] = below + above
     out.update(_grouped_stats(ref, batch, merge_groups(ref)))
     # KS / Wasserstein on the fine bins, with out-of-range batch mass on its own segments.

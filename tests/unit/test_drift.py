@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from scipy.stats import ks_2samp, wasserstein_distance
 
+from evergreen import drift as drift_module
 from evergreen.drift import (
     DriftReport,
     ReferenceProfile,
@@ -115,6 +116,26 @@ def test_fast_binning_equals_searchsorted(kind: str) -> None:
     }[kind]
     expected = np.bincount(np.searchsorted(edges[1:-1], x, side="left"), minlength=len(edges) - 1)
     np.testing.assert_array_equal(bin_counts(edges, x), expected)
+
+
+def test_fast_path_reports_equal_the_plain_path(
+    profile: ReferenceProfile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out-of-range tallies, min/max and every statistic agree between the two binning paths."""
+    rng = np.random.default_rng(21)
+    batch = _frame(rng, 120_000, shift=0.3)
+    hi, lo = profile.numeric["x"].max, profile.numeric["x"].min
+    assert hi is not None and lo is not None
+    batch.loc[:99, "x"] = hi + rng.uniform(0.1, 3.0, 100)
+    batch.loc[100:149, "x"] = lo - rng.uniform(0.1, 3.0, 50)
+    batch.loc[150:159, "x"] = np.nan
+    fast = measure_drift(profile, batch, DriftTrigger())
+    monkeypatch.setattr(drift_module, "_FAST_MIN_ROWS", 10**12)
+    plain = measure_drift(profile, batch, DriftTrigger())
+    assert fast == plain
+    expected = int(((batch["x"] < lo) | (batch["x"] > hi)).sum())
+    assert expected >= 150
+    assert fast.features["x"].out_of_range == expected and fast.features["x"].nulls == 10
 
 
 def test_merge_groups_makes_deciles() -> None:
