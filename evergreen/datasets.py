@@ -21,7 +21,9 @@ def prepare_elec2(raw_csv: Path) -> pd.DataFrame:
     return out
 
 
-def weekly_batches(frame: pd.DataFrame, time_column: str, start: pd.Timestamp | None = None) -> list[pd.DataFrame]:
+def weekly_batches(
+    frame: pd.DataFrame, time_column: str, start: pd.Timestamp | None = None
+) -> list[pd.DataFrame]:
     """Split a frame into consecutive 7-day batches starting at `start` (default: its first timestamp)."""
     t = frame[time_column]
     origin = start if start is not None else t.min().normalize()

@@ -135,10 +135,16 @@ def to_markdown(decision: GateDecision, title: str = "Gate report") -> str:
     rows = [
         ("metric", decision.metric),
         ("challenger", _fmt(decision.challenger)),
-        (f"champion{' v' + decision.champion_version if decision.champion_version else ''}", _fmt(decision.champion)),
+        (
+            f"champion{' v' + decision.champion_version if decision.champion_version else ''}",
+            _fmt(decision.champion),
+        ),
         ("floor", _fmt(decision.floor)),
         ("mean difference (challenger - champion)", _fmt(decision.diff_mean, "+.4f")),
-        (f"{int(decision.confidence * 100)}% CI", f"[{_fmt(decision.ci_low, '+.4f')}, {_fmt(decision.ci_high, '+.4f')}]"),
+        (
+            f"{int(decision.confidence * 100)}% CI",
+            f"[{_fmt(decision.ci_low, '+.4f')}, {_fmt(decision.ci_high, '+.4f')}]",
+        ),
         ("tolerance", _fmt(decision.tolerance)),
         ("superiority required", str(decision.require_superiority)),
         ("p95 batch latency (ms)", _fmt(decision.latency_p95_ms, ".1f")),

@@ -79,7 +79,9 @@ def paired_bootstrap(
     diffs: list[np.ndarray] = []
     for start in range(0, n_resamples, chunk):  # chunks bound memory at chunk x n
         idx = rng.integers(0, n, size=(min(chunk, n_resamples - start), n))
-        diffs.append(sign * (resampled_metric(name, y, challenger, idx) - resampled_metric(name, y, champion, idx)))
+        diffs.append(
+            sign * (resampled_metric(name, y, challenger, idx) - resampled_metric(name, y, champion, idx))
+        )
     d = np.concatenate(diffs)
     d = d[~np.isnan(d)]
     if d.size == 0:

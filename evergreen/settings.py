@@ -18,7 +18,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EVERGREEN_", extra="ignore")
 
     home: Path = Field(default=Path(".evergreen"), description="State dir: registry, remote, logs, reports.")
-    models_dir: Path = Field(default=Path("models"), description="Folder holding one <model>.yaml spec per model.")
+    models_dir: Path = Field(
+        default=Path("models"), description="Folder holding one <model>.yaml spec per model."
+    )
     data_repo: str | None = Field(
         default=None,
         description="git+DVC data registry (path or git URL). Default: <home>/data-registry.",
@@ -33,10 +35,14 @@ class Settings(BaseSettings):
         description="MLflow tracking URI. Default: sqlite:///<home>/mlflow.db.",
     )
     git_author_name: str = Field(default="Evergreen", description="Author of registry commits.")
-    git_author_email: str = Field(default="evergreen@localhost", description="Author email of registry commits.")
+    git_author_email: str = Field(
+        default="evergreen@localhost", description="Author email of registry commits."
+    )
 
     # Local stack (`evergreen up/status/down`); everything binds 127.0.0.1.
-    prefect_port: int = Field(default=4200, description="Port of the Prefect server started by `evergreen up`.")
+    prefect_port: int = Field(
+        default=4200, description="Port of the Prefect server started by `evergreen up`."
+    )
     mlflow_port: int = Field(default=5000, description="Port of the MLflow server started by `evergreen up`.")
     database_url: str | None = Field(
         default=None,
@@ -56,7 +62,9 @@ class Settings(BaseSettings):
     worker_query_seconds: float = Field(
         default=2.0, description="Worker poll interval, so event-triggered runs start within seconds."
     )
-    stack_start_timeout: float = Field(default=240.0, description="Seconds to wait for each service's health.")
+    stack_start_timeout: float = Field(
+        default=240.0, description="Seconds to wait for each service's health."
+    )
 
     @property
     def home_abs(self) -> Path:

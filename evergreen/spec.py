@@ -39,7 +39,8 @@ class Feature(_Strict):
     name: str
     type: Literal["numeric", "categorical"]
     categories: list[str | int | float] | None = Field(
-        default=None, description="Allowed categories; with allow_unknown=false others are rejected at ingest."
+        default=None,
+        description="Allowed categories; with allow_unknown=false others are rejected at ingest.",
     )
     allow_unknown: bool = Field(default=False, description="Accept categories not in `categories`.")
     min: float | None = None
@@ -62,7 +63,9 @@ class Feature(_Strict):
 class DataSpec(_Strict):
     """Where the model's rows live in the DVC data registry, and their key columns."""
 
-    path: str = Field(description="Dataset folder inside the registry's DVC-tracked data/ (one parquet part per batch).")
+    path: str = Field(
+        description="Dataset folder inside the registry's DVC-tracked data/ (one parquet part per batch)."
+    )
     target: str
     time_column: str
     positive_label: str | int | bool = Field(description="The label value that counts as the positive class.")
@@ -120,7 +123,9 @@ class Estimator(_Strict):
     """LightGBM by default; any scikit-learn classifier by import path."""
 
     kind: Literal["lightgbm", "sklearn"] = "lightgbm"
-    class_path: str | None = Field(default=None, description="sklearn: e.g. sklearn.linear_model.LogisticRegression")
+    class_path: str | None = Field(
+        default=None, description="sklearn: e.g. sklearn.linear_model.LogisticRegression"
+    )
     params: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -149,7 +154,9 @@ class Gate(_Strict):
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
     n_bootstrap: int = Field(default=1000, ge=100)
     seed: int = 0
-    latency_p95_ms: float | None = Field(default=250.0, gt=0, description="p95 batch-predict budget; null: off.")
+    latency_p95_ms: float | None = Field(
+        default=250.0, gt=0, description="p95 batch-predict budget; null: off."
+    )
     latency_batch_rows: int = Field(default=1000, gt=0)
     enabled: bool = Field(default=True, description="false: promote every trained model (backtests only).")
 
@@ -158,8 +165,12 @@ class DriftTrigger(_Strict):
     enabled: bool = True
     statistic: Literal["psi", "ks", "js", "chi2", "wasserstein"] = "psi"
     threshold: float = Field(default=0.2, gt=0)
-    share: float = Field(default=0.5, gt=0, le=1, description="Dataset drifts when this share of features drift.")
-    bins: int = Field(default=100, ge=10, le=1000, description="Quantile bins per numeric feature in the profile.")
+    share: float = Field(
+        default=0.5, gt=0, le=1, description="Dataset drifts when this share of features drift."
+    )
+    bins: int = Field(
+        default=100, ge=10, le=1000, description="Quantile bins per numeric feature in the profile."
+    )
     min_rows: int = Field(default=50, gt=0, description="Smaller batches are measured but never flagged.")
 
 
@@ -167,13 +178,17 @@ class PerformanceTrigger(_Strict):
     enabled: bool = True
     floor: float | None = Field(default=None, description="Default: the gate floor.")
     consecutive: int = Field(default=2, ge=1, description="K consecutive batches below the floor.")
-    max_drop: float | None = Field(default=None, ge=0, description="Also degraded when this far below the champion.")
+    max_drop: float | None = Field(
+        default=None, ge=0, description="Also degraded when this far below the champion."
+    )
     alpha: float = Field(default=0.05, gt=0, lt=1, description="Significance for 'below' (one-sided).")
 
 
 class VolumeTrigger(_Strict):
     enabled: bool = True
-    min_new_share: float = Field(default=0.25, gt=0, description="New rows since the champion's data, as a share.")
+    min_new_share: float = Field(
+        default=0.25, gt=0, description="New rows since the champion's data, as a share."
+    )
 
 
 class Triggers(_Strict):
@@ -305,5 +320,7 @@ def load_spec(model: str, models_dir: Path) -> ModelSpec:
     """Load `models/<model>.yaml` and check its name matches the file."""
     spec = load_spec_file(models_dir / f"{model}.yaml")
     if spec.name != model:
-        raise SpecError(f"invalid model spec {models_dir / f'{model}.yaml'}: name: {spec.name!r} != file name {model!r}")
+        raise SpecError(
+            f"invalid model spec {models_dir / f'{model}.yaml'}: name: {spec.name!r} != file name {model!r}"
+        )
     return spec

@@ -62,7 +62,9 @@ def split_holdout(frame: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, p
     return frame.loc[~mask], frame.loc[mask]
 
 
-def apply_window(pool: pd.DataFrame, window: Window, time_column: str) -> tuple[pd.DataFrame, np.ndarray | None]:
+def apply_window(
+    pool: pd.DataFrame, window: Window, time_column: str
+) -> tuple[pd.DataFrame, np.ndarray | None]:
     """Select the training rows from the pool per the window policy; decay returns sample weights."""
     if pool.empty or window.kind == "all":
         return pool, None
@@ -106,7 +108,10 @@ def build_pipeline(spec: ModelSpec) -> Pipeline:
 
         # Unknown categories encode as NaN, which LightGBM routes as missing instead of failing.
         cat_enc = OrdinalEncoder(
-            categories=cats, handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
+            categories=cats,
+            handle_unknown="use_encoded_value",
+            unknown_value=np.nan,
+            encoded_missing_value=np.nan,
         )
         num_enc: object = "passthrough"
         params = {"random_state": spec.training.seed, "n_jobs": 1, "verbose": -1, **est.params}
@@ -153,7 +158,11 @@ def batch_latency_p95_ms(model: Pipeline, frame: pd.DataFrame, batch_rows: int, 
     if frame.empty:
         return float("nan")
     reps = -(-batch_rows // len(frame))
-    batch = pd.concat([frame] * reps, ignore_index=True).iloc[:batch_rows] if reps > 1 else frame.iloc[:batch_rows]
+    batch = (
+        pd.concat([frame] * reps, ignore_index=True).iloc[:batch_rows]
+        if reps > 1
+        else frame.iloc[:batch_rows]
+    )
     times = []
     predict_scores(model, batch)  # warm-up
     for _ in range(repeats):

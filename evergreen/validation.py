@@ -61,7 +61,9 @@ class ValidationSummary(BaseModel):
         return "\n".join(lines)
 
 
-def build_expectations(spec: ModelSpec, *, training: bool = False, present: set[str] | None = None) -> list[Any]:
+def build_expectations(
+    spec: ModelSpec, *, training: bool = False, present: set[str] | None = None
+) -> list[Any]:
     """Expectations for a batch (or, with training=True, a whole training set) of this model.
 
     Column-level expectations are built only for `present` columns: the table-level column-set
@@ -81,7 +83,9 @@ def build_expectations(spec: ModelSpec, *, training: bool = False, present: set[
         if d.labels:
             exps.append(E.ExpectColumnValuesToBeInSet(column=d.target, value_set=list(d.labels)))
         if training:
-            exps.append(E.ExpectColumnDistinctValuesToContainSet(column=d.target, value_set=[d.positive_label]))
+            exps.append(
+                E.ExpectColumnDistinctValuesToContainSet(column=d.target, value_set=[d.positive_label])
+            )
     for f in spec.features:
         if f.name not in have:
             continue
@@ -151,7 +155,11 @@ def validate(frame: pd.DataFrame, spec: ModelSpec, *, training: bool = False) ->
     result = batch.validate(suite)
     failures = [_failure(r, set(frame.columns)) for r in result.results if not r.success]
     return ValidationSummary(
-        suite=name, success=bool(result.success), evaluated=len(result.results), failures=failures, rows=len(frame)
+        suite=name,
+        success=bool(result.success),
+        evaluated=len(result.results),
+        failures=failures,
+        rows=len(frame),
     )
 
 

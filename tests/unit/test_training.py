@@ -70,7 +70,7 @@ def test_sklearn_estimator(elec2, elec2_spec):
     )
     sp = training.split(elec2.iloc[: 336 * 12], spec)
     model, _ = training.fit(spec, sp.train)
-    assert 0.5 < metric_value("roc_auc", training.labels(sp.holdout, spec), training.predict_scores(model, sp.holdout))
+    assert metric_value("roc_auc", training.labels(sp.holdout, spec), training.predict_scores(model, sp.holdout)) > 0.5
     bad = elec2_spec.with_overrides({"training.estimator": {"kind": "sklearn", "class_path": "sklearn.nope.Model"}})
     with pytest.raises(ValueError, match="cannot import"):
         training.build_pipeline(bad)
