@@ -153,13 +153,23 @@ def _numeric_profile(values: np.ndarray, bins: int) -> NumericProfile:
     )
 
 
+def _key(value: Any) -> str:
+    """A category's key: str(value), with integral floats written as ints (1.0 -> "1").
+
+    An integer column with nulls arrives as float64, so this keeps its batches matching the profile.
+    """
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def _category_counts(series: pd.Series) -> tuple[dict[str, int], int]:
-    """Counts keyed by str(value), and the null count (one hash pass over the column)."""
+    """Counts keyed by _key(value), and the null count (one hash pass over the column)."""
     nulls = int(series.isna().sum())
     vc = series.value_counts(dropna=True)
     out: dict[str, int] = {}
     for key, n in zip(vc.index, vc.to_numpy(), strict=True):
-        k = str(key)
+        k = _key(key)
         out[k] = out.get(k, 0) + int(n)
     return out, nulls
 
