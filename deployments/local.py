@@ -64,7 +64,7 @@ class StackConfig:
     @property
     def mlflow_backend(self) -> str:
         uri = self.mlflow_backend_uri or f"sqlite:///{self.home / 'mlflow.db'}"
-        return stack.sync_pg_url(uri)
+        return stack.mlflow_pg_url(uri)
 
     @property
     def mlflow_artifacts_destination(self) -> str:
@@ -288,7 +288,7 @@ def _up_locked(cfg: StackConfig, *, deploy: bool, progress: Progress) -> dict:
             started.append(svc)
             actions["prefect-server"] = "started"
         if "mlflow-server" not in services:
-            if cfg.mlflow_backend.startswith("postgresql") and ensure_pg_database(cfg.mlflow_backend):
+            if cfg.mlflow_backend.startswith("postgres") and ensure_pg_database(cfg.mlflow_backend):
                 progress("created the MLflow PostgreSQL database")
             progress(f"starting MLflow server on {stack.HOST}:{cfg.mlflow_port}")
             svc = stack.start_mlflow_server(

@@ -581,6 +581,7 @@ def start_mlflow_server(
     `backend_store_uri`: sqlite:///abs/path.db or postgresql://user@host:port/db.
     """
     ensure_port_free(port, setting=port_setting, service="MLflow server")
+    backend_store_uri = mlflow_pg_url(backend_store_uri)
     dest = str(artifacts_destination)
     if "://" not in dest:
         Path(dest).mkdir(parents=True, exist_ok=True)
@@ -686,8 +687,17 @@ def asyncpg_url(dsn: str) -> str:
 
 
 def sync_pg_url(dsn: str) -> str:
-    """postgresql+asyncpg://... -> postgresql://... (what MLflow/psycopg2 want)."""
+    """postgresql+asyncpg://... -> postgresql://... (a libpq URL, for psycopg2.connect)."""
     for prefix in ("postgresql+asyncpg://", "postgresql+psycopg2://", "postgres://"):
         if dsn.startswith(prefix):
             return "postgresql://" + dsn[len(prefix) :]
+    return dsn
+
+
+def mlflow_pg_url(dsn: str) -> str:
+    """A PostgreSQL URL with the psycopg2 driver spelled out (SQLAlchemy 2.1 defaults to psycopg 3,
+    which is not installed); other URLs unchanged."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if dsn.startswith(prefix):
+            return "postgresql+psycopg2://" + dsn[len(prefix) :]
     return dsn
