@@ -1,0 +1,161 @@
+"""`evergreen demo`: replay Elec2 through the scheduler on a local stack; print a summary, write a report."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def demo(
+        weeks: int = typer.Option(30, "--weeks", min=1, help="Replay weeks (simulated time)."),
+        start_week: int = typer.Option(44, "--start-week", min=1, help="First replay week (0 = 1996-05-07)."),
+        warmup_weeks: int = typer.Option(
+            8, "--warmup-weeks", min=1, help="Weeks ingested before the replay."
+        ),
+        schedule_every: int = typer.Option(
+            4, "--schedule-every", min=0, help="Explicit reason=schedule retrain every N weeks (0: never)."
+        ),
+        keep: bool = typer.Option(False, "--keep", help="Leave the stack and its UIs running at the end."),
+        as_json: bool = typer.Option(
+            False, "--json", help="Print the result as JSON (progress goes to stderr)."
+        ),
+    ) -> None:
+        """Replay Elec2 week by week: ingest -> monitor -> automation-triggered retrains -> report."""
+        from rich.console import Console
+
+        from deployments.demo import DemoError, DemoOptions, run_demo
+        from deployments.stack import StackError
+
+        err = Console(stderr=True)
+        out = Console()
+        opts = DemoOptions(
+            weeks=weeks,
+            start_week=start_week,
+            warmup_weeks=warmup_weeks,
+            schedule_every=schedule_every,
+            keep=keep,
+        )
+        live_console = err if as_json else out
+        try:
+            with _LiveTable(live_console, weeks) as live:
+                result = run_demo(opts, log=live.log, on_week=live.add)
+        except (DemoError, StackError, OSError) as exc:
+            err.print(f"[red]demo failed:[/red] {exc}")
+            raise typer.Exit(1) from exc
+        if as_json:
+            typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
+            return
+        out.print(_summary(result.weeks))
+        _print_footer(out, result)
+
+
+class _LiveTable:
+    """A rich Live table: one row per replayed week; log lines print above it."""
+
+    def __init__(self, console: Any, total: int) -> None:
+        self.console = console
+        self.total = total
+        self.rows: list[dict[str, Any]] = []
+        self.live: Any = None
+
+    def __enter__(self) -> _LiveTable:
+        from rich.live import Live
+
+        self.live = Live(self._render(), console=self.console, refresh_per_second=2, transient=True)
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.live.__exit__(*exc)
+
+    def log(self, msg: str) -> None:
+        self.console.log(msg)
+        if not self.console.is_terminal:
+            sys.stderr.flush()
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        self.live.update(self._render())
+        if not self.console.is_terminal:  # no live redraw in a pipe or CI log: one line per week
+            self.console.print(_week_line(row, self.total))
+
+    def _render(self) -> Any:
+        from rich.table import Table
+
+        t = Table(title=f"Evergreen demo: {len(self.rows)}/{self.total} weeks", expand=False)
+        for col in ("#", "week", "start", "drift", "decision", "champion", "accuracy", "secs"):
+            t.add_column(col)
+        for r in self.rows[-15:]:
+            t.add_row(
+                str(r["index"]),
+                str(r["week"]),
+                r["start"],
+                _f(r.get("drift_score")),
+                _decision(r),
+                f"v{r.get('champion_version')}",
+                _f(r.get("accuracy")),
+                f"{r.get('seconds', 0):.0f}",
+            )
+        return t
+
+
+def _f(v: Any) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def _decision(r: dict[str, Any]) -> str:
+    parts = [
+        f"{x.get('reason')}: v{x.get('version')} {x.get('status')}"
+        if x.get("version")
+        else f"{x.get('reason')}: {x.get('status')}"
+        for x in r.get("retrains") or []
+    ]
+    if not parts and r.get("drift_detected"):
+        parts = ["drift (no new run)"]
+    return "; ".join(parts) or "-"
+
+
+def _week_line(r: dict[str, Any], total: int) -> str:
+    return (
+        f"week {r['index']}/{total} (#{r['week']}, {r['start']}): drift {_f(r.get('drift_score'))}, "
+        f"{_decision(r)}, champion v{r.get('champion_version')}, accuracy {_f(r.get('accuracy'))}, "
+        f"{r.get('seconds', 0):.0f}s"
+    )
+
+
+def _summary(weeks: list[dict[str, Any]]) -> Any:
+    from rich.table import Table
+
+    from evergreen.report import SUMMARY_HEADERS, summary_rows
+
+    t = Table(title="Evergreen demo summary")
+    for h in SUMMARY_HEADERS:
+        t.add_column(h)
+    for row in summary_rows(weeks):
+        t.add_row(*[_f(c) if isinstance(c, float) else ("-" if c is None else str(c)) for c in row])
+    return t
+
+
+def _print_footer(out: Any, result: Any) -> None:
+    n_auto = sum(
+        1
+        for w in result.weeks
+        for r in w.get("retrains") or []
+        if r.get("reason") in ("drift", "performance", "volume") and r.get("status") != "skipped"
+    )
+    out.print(
+        f"{len(result.versions)} versions registered; {n_auto} automation-started retrains; "
+        f"total {result.seconds.get('total')}s (stack up {result.seconds.get('stack_up')}s)"
+    )
+    out.print(f"Report: {result.report}")
+    if result.kept:
+        out.print(
+            f"Stack left running (--keep). Prefect UI: {result.urls.get('prefect_ui')}  "
+            f"MLflow UI: {result.urls.get('mlflow_ui')}"
+        )
+        out.print(f"Stop it with: EVERGREEN_HOME={result.demo_home} evergreen down")
