@@ -299,7 +299,9 @@ def spawn(
     full_env = dict(os.environ if env is None else env)
     full_env.setdefault("PYTHONUNBUFFERED", "1")
     with open(log_path, "ab") as log:
-        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} start: {' '.join(cmd)}\n".encode())
+        log.write(
+            f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} start: {' '.join(_redact(c) if '://' in c else c for c in cmd)}\n".encode()
+        )
         log.flush()
         proc = subprocess.Popen(
             cmd,
@@ -607,6 +609,7 @@ def start_mlflow_server(
         dest,
     ]
     svc = spawn("mlflow-server", cmd, log_path=Path(log_path), env=menv)
+    svc.cmd = [_redact(c) if "://" in c else c for c in cmd]  # no password in stack.json
     svc.port = port
     svc.url = f"http://{HOST}:{port}"
     svc.health_url = f"{svc.url}/health"

@@ -15,8 +15,6 @@ import pytest
 
 from deployments import stack
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
-
 REPO = Path(__file__).resolve().parents[2]
 CLEAN = (
     "PREFECT_API_URL",
@@ -100,6 +98,8 @@ def listening_socket():
         s.close()
 
 
+@pytest.mark.slow
+@pytest.mark.integration
 @pytest.mark.parametrize("which", ["prefect", "mlflow"])
 def test_taken_port_gives_clear_error(tmp_path, listening_socket, which):
     taken = listening_socket
@@ -118,6 +118,8 @@ def test_taken_port_gives_clear_error(tmp_path, listening_socket, which):
     assert not stack.port_in_use(other)
 
 
+@pytest.mark.slow
+@pytest.mark.integration
 def test_up_status_down_leaves_no_stray_process(tmp_path):
     home = tmp_path / "home"
     prefect_port, mlflow_port = stack.free_port(), stack.free_port()
@@ -190,3 +192,73 @@ def test_up_status_down_leaves_no_stray_process(tmp_path):
     assert _json(res)["recorded"] is False
     res = _cli("down", "--json", env=env, timeout=120)  # nothing to stop is fine
     assert res.returncode == 0 and _json(res)["services"] == []
+
+
+# ------------------------------------------------------------------ fast checks of the process layer
+
+SPAWN_TREE = """
+import subprocess, sys, time
+# a grandchild in its OWN session, like the process worker's flow runs
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=True)
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+time.sleep(300)
+"""
+
+
+def _wait_for(pred, timeout=10.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return pred()
+
+
+def test_stop_kills_the_whole_tree_including_other_sessions(tmp_path):
+    svc = stack.spawn("tree", [sys.executable, "-c", SPAWN_TREE], log_path=tmp_path / "tree.log")
+    assert _wait_for(lambda: len(stack.descendants(svc.pid)) >= 2)
+    kids = stack.descendants(svc.pid)
+    starts = {k: stack.process_start_time(k) for k in kids}
+    assert svc.stop(timeout=5) is True
+    assert not svc.alive()
+    assert not [k for k in kids if stack.pid_alive(k, starts[k])]
+    assert svc.stop() is False  # second stop: nothing to do
+
+
+def test_recorded_pid_with_other_start_time_is_not_signalled(tmp_path):
+    svc = stack.spawn(
+        "sleeper", [sys.executable, "-c", "import time; time.sleep(60)"], log_path=tmp_path / "s.log"
+    )
+    try:
+        d = svc.to_dict()
+        d["start_time"] = (d["start_time"] or 0) + 12345  # as if the PID had been recycled
+        impostor = stack.Service.from_dict(json.loads(json.dumps(d)))
+        assert impostor.alive() is False
+        assert impostor.stop() is False
+        assert svc.alive()
+    finally:
+        svc.stop()
+
+
+def test_port_in_use_error_names_port_and_setting(listening_socket):
+    with pytest.raises(stack.PortInUseError) as exc:
+        stack.ensure_port_free(listening_socket, "EVERGREEN_MLFLOW_PORT", "MLflow server")
+    assert str(listening_socket) in str(exc.value) and "EVERGREEN_MLFLOW_PORT" in str(exc.value)
+    assert not stack.port_in_use(stack.free_port())
+
+
+def test_startup_error_carries_log_tail(tmp_path):
+    code = "import sys; print('boom: bad config'); sys.exit(3)"
+    svc = stack.spawn("failing", [sys.executable, "-c", code], log_path=tmp_path / "f.log")
+    svc.health_url = "http://127.0.0.1:9/never"
+    with pytest.raises(stack.StartupError, match="boom: bad config"):
+        svc.wait_healthy(timeout=20)
+
+
+def test_database_urls():
+    assert stack.asyncpg_url("postgresql://u@h:5432/db") == "postgresql+asyncpg://u@h:5432/db"
+    assert stack.mlflow_pg_url("postgresql+asyncpg://u@h/db") == "postgresql+psycopg2://u@h/db"
+    assert stack.mlflow_pg_url("sqlite:///x.db") == "sqlite:///x.db"
+    assert stack._redact("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
