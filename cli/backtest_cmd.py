@@ -20,9 +20,13 @@ def backtest(
     batch_period: str = typer.Option(None, "--batch-period", help="Batch length, e.g. 7D (the default)."),
     batch_rows: int = typer.Option(None, "--batch-rows", help="Rows per batch instead of a period."),
     warmup: int = typer.Option(4, "--warmup", help="Training-only batches before scoring starts."),
-    data: str = typer.Option(None, "--data", help="History file (csv/parquet). Default: the model's seed data."),
+    data: str = typer.Option(
+        None, "--data", help="History file (csv/parquet). Default: the model's seed data."
+    ),
     drift: list[str] = typer.Option(
-        [], "--drift", help="A known drift point (timestamp or batch number), for detection delay. Repeatable."
+        [],
+        "--drift",
+        help="A known drift point (timestamp or batch number), for detection delay. Repeatable.",
     ),
     rank_by: str = typer.Option(None, "--rank-by", help="accuracy, or the spec's metric (default)."),
     out: str = typer.Option(None, "--out", help="Output folder. Default: EVERGREEN_HOME/reports/backtest."),
@@ -63,8 +67,12 @@ def backtest(
 
     console = Console(stderr=True)
     with Progress(
-        TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=False,
+        TextColumn("{task.description:<24}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
     ) as progress:
         bars: dict[str, Any] = {}
 
@@ -83,23 +91,47 @@ def _print_table(result: dict[str, Any]) -> None:
     from rich.table import Table
 
     metric = result["metric"]
-    table = Table(title=f"Policy backtest: {result['model']} ({result['scored_batches']} {result['batching']}, "
-                        f"warm-up {result['warmup']}; ranked by {result['rank_by']})")
-    for col in ("rank", "policy", "trigger", "window", "gate", "accuracy", metric, "retrains", "promotions",
-                "train s", "delay", "Pareto"):
-        table.add_column(col, justify="right" if col not in ("policy", "trigger", "window", "gate") else "left")
+    table = Table(
+        title=f"Policy backtest: {result['model']} ({result['scored_batches']} {result['batching']}, "
+        f"warm-up {result['warmup']}; ranked by {result['rank_by']})"
+    )
+    for col in (
+        "#",
+        "policy",
+        "window",
+        "gate",
+        "accuracy",
+        metric,
+        "retrains",
+        "promoted",
+        "train s",
+        "delay",
+        "Pareto",
+    ):
+        left = col in ("policy", "window", "gate")
+        table.add_column(col, justify="left" if left else "right", no_wrap=col in ("policy", "window"))
 
     def f(v: Any, spec: str = ".4f") -> str:
         return "-" if v is None else format(v, spec)
 
     for r in result["table"]:
         table.add_row(
-            str(r["rank"]), r["policy"], r["trigger"], r["window"], r["gate"], f(r["mean_accuracy"]),
-            f(r[f"mean_{metric}"]), str(r["retrains"]), str(r["promotions"]), f(r["train_seconds"], ".1f"),
-            f(r["detection_delay"], ".1f"), "*" if r["pareto"] else "",
+            str(r["rank"]),
+            r["policy"],
+            r["window"],
+            r["gate"],
+            f(r["mean_accuracy"]),
+            f(r[f"mean_{metric}"]),
+            str(r["retrains"]),
+            str(r["promotions"]),
+            f(r["train_seconds"], ".1f"),
+            f(r["detection_delay"], ".1f"),
+            "*" if r["pareto"] else "",
         )
     console = Console()
     console.print(table)
+    for r in result["table"]:
+        console.print(f"  {r['policy']}: {r['trigger']}", highlight=False)
     console.print(f"best: [bold]{result['best']}[/bold]   Pareto front: {', '.join(result['pareto_front'])}")
     for kind, path in result.get("files", {}).items():
-        console.print(f"{kind}: {path}")
+        console.print(f"{kind}: {path}", highlight=False)

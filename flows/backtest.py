@@ -75,7 +75,9 @@ def artifact_key(model: str) -> str:
     return f"backtest-{model}".lower().replace("_", "-")
 
 
-def _retrain_points(p: bt.PolicyResult, key: str) -> tuple[list[str], list[float | None], list[str], list[bool]]:
+def _retrain_points(
+    p: bt.PolicyResult, key: str
+) -> tuple[list[str], list[float | None], list[str], list[bool]]:
     xs, ys, text, promoted = [], [], [], []
     for b in p.batches:
         if b.retrain:
@@ -94,7 +96,11 @@ def write_html(report: bt.BacktestReport, path: Path) -> Path:
 
     panels = [("accuracy", "accuracy"), ("metric", report.metric)]
     fig = make_subplots(
-        rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.05, row_heights=[0.4, 0.4, 0.2],
+        rows=3,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.05,
+        row_heights=[0.4, 0.4, 0.2],
         subplot_titles=[f"prequential {label} per batch" for _, label in panels] + ["retrains (x: rejected)"],
     )
     palette = qualitative.Plotly + qualitative.D3
@@ -104,29 +110,55 @@ def write_html(report: bt.BacktestReport, path: Path) -> Path:
         for row, (key, label) in enumerate(panels, start=1):
             fig.add_trace(
                 go.Scatter(
-                    x=[b.end for b in p.batches], y=[getattr(b, key) for b in p.batches], mode="lines",
-                    name=name, legendgroup=p.name, showlegend=row == 1, line={"color": color, "width": 1.2},
+                    x=[b.end for b in p.batches],
+                    y=[getattr(b, key) for b in p.batches],
+                    mode="lines",
+                    name=name,
+                    legendgroup=p.name,
+                    showlegend=row == 1,
+                    line={"color": color, "width": 1.2},
                     hovertemplate=f"{p.name}<br>%{{x}}<br>{label} %{{y:.4f}}<extra></extra>",
                 ),
-                row=row, col=1,
+                row=row,
+                col=1,
             )
             xs, ys, text, promoted = _retrain_points(p, key)
             fig.add_trace(
                 go.Scatter(
-                    x=xs, y=ys, mode="markers", legendgroup=p.name, showlegend=False, text=text,
-                    marker={"color": color, "size": 6, "symbol": ["circle" if ok else "x" for ok in promoted]},
+                    x=xs,
+                    y=ys,
+                    mode="markers",
+                    legendgroup=p.name,
+                    showlegend=False,
+                    text=text,
+                    marker={
+                        "color": color,
+                        "size": 6,
+                        "symbol": ["circle" if ok else "x" for ok in promoted],
+                    },
                     hovertemplate="%{text}<extra></extra>",
                 ),
-                row=row, col=1,
+                row=row,
+                col=1,
             )
         xs, _, text, promoted = _retrain_points(p, "accuracy")
         fig.add_trace(
             go.Scatter(
-                x=xs, y=[p.name] * len(xs), mode="markers", legendgroup=p.name, showlegend=False, text=text,
-                marker={"color": color, "size": 7, "symbol": ["line-ns-open" if ok else "x" for ok in promoted]},
+                x=xs,
+                y=[p.name] * len(xs),
+                mode="markers",
+                legendgroup=p.name,
+                showlegend=False,
+                text=text,
+                marker={
+                    "color": color,
+                    "size": 7,
+                    "symbol": ["line-ns-open" if ok else "x" for ok in promoted],
+                },
                 hovertemplate="%{text}<extra></extra>",
             ),
-            row=3, col=1,
+            row=3,
+            col=1,
         )
     for k in report.marked_drifts:
         start = report.policies[0].batches[k - report.warmup].start if report.policies else None
@@ -135,7 +167,9 @@ def write_html(report: bt.BacktestReport, path: Path) -> Path:
     fig.update_layout(
         title=f"Policy backtest: {report.model} ({report.scored_batches} {report.batching}, "
         f"warm-up {report.warmup})",
-        height=900, template="plotly_white", legend={"orientation": "v"},
+        height=900,
+        template="plotly_white",
+        legend={"orientation": "v"},
     )
     fig.write_html(path, include_plotlyjs=True, full_html=True)
     return path
@@ -230,9 +264,13 @@ def replay_policy(replay: bt.Replay, policy: bt.ResolvedPolicy, cache: bt.Replay
     result = bt.run_policy(replay, policy, cache=cache, on_batch=_notify)
     get_run_logger().info(
         "%s: mean accuracy %.4f, mean %s %s, %d retrains, %d promotions, %.1f train s",
-        result.name, result.mean_accuracy or float("nan"), result.metric,
+        result.name,
+        result.mean_accuracy or float("nan"),
+        result.metric,
         "-" if result.mean_metric is None else f"{result.mean_metric:.4f}",
-        result.retrains, result.promotions, result.train_seconds,
+        result.retrains,
+        result.promotions,
+        result.train_seconds,
     )
     return result
 
@@ -241,9 +279,12 @@ def replay_policy(replay: bt.Replay, policy: bt.ResolvedPolicy, cache: bt.Replay
 def publish(report: bt.BacktestReport) -> list[dict[str, Any]]:
     rows = bt.summary_rows(report)
     key = artifact_key(report.model)
-    create_table_artifact(table=rows, key=key, description=f"Policy backtest of {report.model}: one row per policy")
-    create_markdown_artifact(markdown=bt.to_markdown(report), key=f"{key}-report",
-                             description=f"Policy backtest of {report.model}")
+    create_table_artifact(
+        table=rows, key=key, description=f"Policy backtest of {report.model}: one row per policy"
+    )
+    create_markdown_artifact(
+        markdown=bt.to_markdown(report), key=f"{key}-report", description=f"Policy backtest of {report.model}"
+    )
     return rows
 
 
@@ -304,5 +345,7 @@ def backtest(
         target = out_dir or str(get_settings().reports_dir / "backtest")
         files = save_outputs(report, target)
     out = json.loads(report.model_dump_json())
-    out.update({"table": table, "files": files, "compute_seconds": timings, "compute_calls": dict(cache.counts)})
+    out.update(
+        {"table": table, "files": files, "compute_seconds": timings, "compute_calls": dict(cache.counts)}
+    )
     return out
