@@ -41,6 +41,12 @@ demo: $(STAMP)
 demo-keep: $(STAMP)
 	$(BIN)/evergreen demo --keep
 
+## docs/img/demo_report.png from the last `make demo` report (synthetic rows when there is none yet).
+screenshot: $(STAMP)
+	EVERGREEN_SCREENSHOT_OUT=docs/img/demo_report.png \
+	EVERGREEN_SCREENSHOT_REPORT=$${EVERGREEN_HOME:-.evergreen}/reports/demo.html \
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/test_report_browser.py
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 

@@ -31,8 +31,8 @@ def register(app: typer.Typer) -> None:
         from deployments.demo import DemoError, DemoOptions, run_demo
         from deployments.stack import StackError
 
-        err = Console(stderr=True)
-        out = Console()
+        err = Console(stderr=True, log_path=False)
+        out = Console(log_path=False)
         opts = DemoOptions(
             weeks=weeks,
             start_week=start_week,

@@ -1,0 +1,134 @@
+"""`evergreen demo` end to end on the REAL stack: a short replay across a known drift.
+
+Runs the CLI as a subprocess with its own EVERGREEN_HOME (tmp) and free ports, exactly like a user's
+`make demo` but with `--weeks 8 --start-week 48` (weeks 48-55, April-May 1997: crosses week 52,
+where vicprice/vicdemand/transfer stop being constant; see docs/demo.md). Asserts:
+
+- at least one retrain started by an automation (version tag `trigger_event_id` set, reason
+  drift/performance/volume);
+- a promoted champion;
+- the report exists and names every registered version;
+- the stack is stopped again (no --keep), and a second run in the same home needs no cleanup
+  (checked by the PostgreSQL variant's fixture-free re-use of the same home would be too slow; the
+  first-run check is `stack.json` gone).
+
+The PostgreSQL variant (EVERGREEN_TEST_POSTGRES=1) puts both the Prefect database and the MLflow
+backend on fresh PostgreSQL databases, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from deployments import stack
+
+ROOT = Path(__file__).resolve().parents[2]
+PG_ADMIN_DSN = os.environ.get(
+    "EVERGREEN_TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+AUTOMATION_REASONS = {"drift", "performance", "volume"}
+DEMO_TIMEOUT = float(os.environ.get("EVERGREEN_TEST_DEMO_TIMEOUT", "3600"))
+
+
+def _postgres_enabled() -> bool:
+    return os.environ.get("EVERGREEN_TEST_POSTGRES", "").lower() in {"1", "true", "yes"}
+
+
+BACKENDS = [
+    "sqlite",
+    pytest.param(
+        "postgres",
+        marks=pytest.mark.skipif(
+            not _postgres_enabled(), reason="set EVERGREEN_TEST_POSTGRES=1 to run the demo on PostgreSQL"
+        ),
+    ),
+]
+
+
+def _pg_url(name: str) -> str:
+    return PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture
+def demo_env(request: pytest.FixtureRequest, tmp_path: Path):
+    backend = request.param
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EVERGREEN_", "PREFECT_", "MLFLOW_"))}
+    env.update(
+        {
+            "EVERGREEN_HOME": str(tmp_path / "home"),
+            "EVERGREEN_PREFECT_PORT": str(stack.free_port()),
+            "EVERGREEN_MLFLOW_PORT": str(stack.free_port()),
+            "PYTHONUNBUFFERED": "1",
+            "COLUMNS": "160",
+        }
+    )
+    dbs: list[str] = []
+    if backend == "postgres":
+        suffix = uuid.uuid4().hex[:10]
+        dbs = [f"evergreen_demo_prefect_{suffix}", f"evergreen_demo_mlflow_{suffix}"]
+        stack.create_postgres_database(dbs[0], admin_dsn=PG_ADMIN_DSN, extensions=("pg_trgm",))
+        stack.create_postgres_database(dbs[1], admin_dsn=PG_ADMIN_DSN, extensions=())
+        env["EVERGREEN_DATABASE_URL"] = stack.asyncpg_url(_pg_url(dbs[0]))
+        env["EVERGREEN_MLFLOW_BACKEND_URI"] = _pg_url(dbs[1])
+    try:
+        yield env
+    finally:
+        state = tmp_path / "home" / "demo" / "stack.json"
+        if state.exists():  # the demo failed before stopping its stack: stop it by recorded PIDs
+            from deployments import local
+
+            local.down(local.StackConfig(home=state.parent))
+        for db in dbs:
+            stack.drop_postgres_database(db, admin_dsn=PG_ADMIN_DSN)
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.parametrize("demo_env", BACKENDS, indirect=True)
+def test_demo_short_replay(demo_env: dict[str, str]) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "cli.main",
+        "demo",
+        "--weeks",
+        "8",
+        "--start-week",
+        "48",
+        "--schedule-every",
+        "4",
+        "--json",
+    ]
+    proc = subprocess.run(cmd, cwd=ROOT, env=demo_env, capture_output=True, text=True, timeout=DEMO_TIMEOUT)
+    home = Path(demo_env["EVERGREEN_HOME"])
+    assert proc.returncode == 0, f"demo failed ({proc.returncode}):\n{proc.stderr[-6000:]}"
+    result = json.loads(proc.stdout)
+
+    assert len(result["weeks"]) == 8
+    versions = result["versions"]
+    assert versions, "no model version registered"
+    automated = [
+        v
+        for v in versions
+        if v["tags"].get("trigger_event_id") and v["tags"].get("reason") in AUTOMATION_REASONS
+    ]
+    assert automated, (
+        f"no automation-started retrain: {[(v['version'], v['tags'].get('reason')) for v in versions]}"
+    )
+    assert any(v["status"] == "promoted" for v in versions)
+    assert all(w["champion_version"] for w in result["weeks"])
+    assert any(w["accuracy"] is not None for w in result["weeks"])
+
+    report = home / "reports" / "demo.html"
+    assert Path(result["report"]) == report and report.is_file()
+    html = report.read_text()
+    for v in versions:
+        assert f'data-version="{v["version"]}"' in html
+    assert not (home / "demo" / "stack.json").exists(), "the demo left its stack running without --keep"
