@@ -11,6 +11,7 @@ MODULES = [
     "cli.retrain_cmd",  # retrain
     "cli.backtest_cmd",  # backtest
     "cli.stack_cmd",  # up, status, down
+    "cli.demo_cmd",  # demo
 ]
 
 
