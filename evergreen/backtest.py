@@ -484,6 +484,14 @@ class ReplayCache:
                 self.counts[kind] = self.counts.get(kind, 0) + 1
             return value
 
+    def stats(self) -> dict[str, Any]:
+        """compute_seconds and compute_calls for a BacktestReport."""
+        with self._lock:
+            return {
+                "compute_seconds": {k: round(v, 3) for k, v in sorted(self.timings.items())},
+                "compute_calls": dict(sorted(self.counts.items())),
+            }
+
     @staticmethod
     def model_key(spec: ModelSpec, end: int, holdout: bool) -> str:
         t = spec.training
@@ -556,6 +564,15 @@ class ReplayCache:
                 self.timings["predict"] = self.timings.get("predict", 0.0) + took
                 self.counts["predict"] = self.counts.get("predict", 0) + 1
             return values[: hi - lo]
+
+    def metric(self, fitted: Fitted, i: int, name: str) -> float | None:
+        """The metric of the model's scores on batch i (shared by every policy with this champion)."""
+
+        def compute() -> float | None:
+            lo, hi = self.replay.bounds[i]
+            return _f(metric_value(name, self.replay.y[lo:hi], self.scores(fitted, lo, hi)))
+
+        return self._get(("metric", fitted.key, i, name), "metric", compute)
 
     def profile(self, fitted: Fitted, bins: int) -> ReferenceProfile:
         spec = self.replay.spec
@@ -714,8 +731,6 @@ def run_policy(
     records: list[BatchRecord] = []
     for i in range(replay.warmup, n):
         lo, hi = replay.bounds[i]
-        y = replay.y[lo:hi]
-        scores = cache.scores(champ, lo, hi)
         since += 1
         rules: list[Decision] = []
         drift_score = drifted = degraded = None
@@ -755,8 +770,8 @@ def run_policy(
             "start": _stamp(replay.batch_start(i)),
             "end": _stamp(now),
             "rows": hi - lo,
-            "accuracy": _f(metric_value("accuracy", y, scores)),
-            "metric": _f(metric_value(spec.metric, y, scores)),
+            "accuracy": cache.metric(champ, i, "accuracy"),
+            "metric": cache.metric(champ, i, spec.metric),
             "champion": champ_batch,
             "retrain": decision.retrain,
             "reason": decision.reason,
@@ -839,6 +854,10 @@ class BacktestReport(BaseModel):
     best: str | None = None
     pareto_front: list[str] = Field(default_factory=list)
     seconds: float | None = None
+    compute_seconds: dict[str, float] = Field(
+        default_factory=dict, description="Seconds of actual computation by kind (shared cache misses)."
+    )
+    compute_calls: dict[str, int] = Field(default_factory=dict)
 
     def policy(self, name: str) -> PolicyResult:
         return next(p for p in self.policies if p.name == name)
@@ -923,8 +942,9 @@ def run_backtest(
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(run_policy, replay, rp, cache=cache, on_batch=on_batch) for rp in resolved]
             results = [f.result() for f in futures]
-    report = summarize(replay, results, rank_by=rank_by)
-    return report.model_copy(update={"seconds": time.perf_counter() - start})
+    return summarize(replay, results, rank_by=rank_by).model_copy(
+        update={"seconds": time.perf_counter() - start, **cache.stats()}
+    )
 
 
 # --------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -325,6 +326,7 @@ def backtest(
         write_files: false: artifacts only.
     """
     log = get_run_logger()
+    start = time.perf_counter()
     spec, frame, pset = load_inputs(model, data, policies_file, policies)
     marks: list[str | int] = list(drifts) if drifts is not None else list(pset.drifts)
     marks = [int(m) if isinstance(m, str) and m.isdigit() else m for m in marks]
@@ -337,15 +339,17 @@ def backtest(
     futures = [replay_policy.submit(replay, rp, cache) for rp in resolved]
     results = [f.result() for f in futures]
     report = bt.summarize(replay, results, rank_by=rank_by)
-    timings = {k: round(v, 2) for k, v in sorted(cache.timings.items())}
-    log.info("compute seconds by kind (shared, cache misses only): %s; calls: %s", timings, cache.counts)
+    report = report.model_copy(update={"seconds": round(time.perf_counter() - start, 3), **cache.stats()})
+    log.info(
+        "compute seconds by kind (cache misses only): %s; calls: %s",
+        report.compute_seconds,
+        report.compute_calls,
+    )
     table = publish(report)
     files: dict[str, str] = {}
     if write_files:
         target = out_dir or str(get_settings().reports_dir / "backtest")
         files = save_outputs(report, target)
     out = json.loads(report.model_dump_json())
-    out.update(
-        {"table": table, "files": files, "compute_seconds": timings, "compute_calls": dict(cache.counts)}
-    )
+    out.update({"table": table, "files": files})
     return out
