@@ -292,8 +292,19 @@ def spawn(
     log_path: Path,
     env: Mapping[str, str] | None = None,
     cwd: Path | str | None = None,
+    die_with_parent: bool = False,
 ) -> Service:
-    """Start `cmd` in its own session with stdout/stderr appended to `log_path`."""
+    """Start `cmd` in its own session with stdout/stderr appended to `log_path`.
+
+    `die_with_parent`: the kernel sends SIGTERM to the process when its parent dies, even by SIGKILL
+    (Linux `setpriv --pdeathsig`; the PID stays the same). For test fixtures, not for `evergreen up`.
+    """
+    if die_with_parent and sys.platform.startswith("linux"):
+        import shutil
+
+        setpriv = shutil.which("setpriv")
+        if setpriv:
+            cmd = [setpriv, "--pdeathsig", "TERM", "--", *cmd]
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     full_env = dict(os.environ if env is None else env)
@@ -462,6 +473,7 @@ def start_prefect_server(
     timeout: float = DEFAULT_START_TIMEOUT,
     port_setting: str | None = "EVERGREEN_PREFECT_PORT",
     wait: bool = True,
+    die_with_parent: bool = False,
 ) -> Service:
     """`prefect server start` on 127.0.0.1:port; SQLite under `home` unless `database_url`.
 
@@ -481,7 +493,13 @@ def start_prefect_server(
     penv["PREFECT_SERVER_API_PORT"] = str(port)
     penv.setdefault("PREFECT_UI_API_URL", f"http://{HOST}:{port}/api")
     cmd = [_bin("prefect"), "server", "start", "--host", HOST, "--port", str(port)]
-    svc = spawn("prefect-server", cmd, log_path=Path(log_path or home / "prefect-server.log"), env=penv)
+    svc = spawn(
+        "prefect-server",
+        cmd,
+        log_path=Path(log_path or home / "prefect-server.log"),
+        env=penv,
+        die_with_parent=die_with_parent,
+    )
     svc.port = port
     svc.url = f"http://{HOST}:{port}"
     svc.health_url = f"{svc.url}/api/health"
@@ -539,6 +557,7 @@ def start_prefect_worker(
     create_pool: bool = True,
     timeout: float = DEFAULT_START_TIMEOUT,
     wait: bool = True,
+    die_with_parent: bool = False,
 ) -> Service:
     """A `process` worker polling `pool` every `query_seconds`; healthy once it heartbeats to the API.
 
@@ -555,7 +574,9 @@ def start_prefect_worker(
     penv.pop("PREFECT_API_DATABASE_CONNECTION_URL", None)
     cmd = [_bin("prefect"), "worker", "start", "--pool", pool, "--name", name, "--type", "process"]
     cmd += ["--install-policy", "never"]
-    svc = spawn("prefect-worker", cmd, log_path=Path(log_path), env=penv, cwd=cwd)
+    svc = spawn(
+        "prefect-worker", cmd, log_path=Path(log_path), env=penv, cwd=cwd, die_with_parent=die_with_parent
+    )
     svc.extra = {"pool": pool, "worker_name": name, "api_url": api_url, "cwd": str(cwd or os.getcwd())}
     svc._probe = lambda: worker_online(api_url, pool, name)
     if wait:
@@ -577,6 +598,7 @@ def start_mlflow_server(
     timeout: float = DEFAULT_START_TIMEOUT,
     port_setting: str | None = "EVERGREEN_MLFLOW_PORT",
     wait: bool = True,
+    die_with_parent: bool = False,
 ) -> Service:
     """`mlflow server` on 127.0.0.1:port with proxied artifacts under `artifacts_destination`.
 
@@ -608,7 +630,7 @@ def start_mlflow_server(
         "--artifacts-destination",
         dest,
     ]
-    svc = spawn("mlflow-server", cmd, log_path=Path(log_path), env=menv)
+    svc = spawn("mlflow-server", cmd, log_path=Path(log_path), env=menv, die_with_parent=die_with_parent)
     svc.cmd = [_redact(c) if "://" in c else c for c in cmd]  # no password in stack.json
     svc.port = port
     svc.url = f"http://{HOST}:{port}"

@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +50,20 @@ START_TIMEOUT = float(os.environ.get("EVERGREEN_TEST_START_TIMEOUT", "240"))
 PG_ADMIN_DSN = os.environ.get(
     "EVERGREEN_TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Turn SIGTERM (e.g. from `timeout pytest ...`) into KeyboardInterrupt, so session fixtures still
+    stop their servers. Servers also get SIGTERM from the kernel if pytest dies by SIGKILL."""
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    ):
+
+        def _interrupt(signum, frame):  # noqa: ARG001
+            raise KeyboardInterrupt(f"signal {signum}")
+
+        signal.signal(signal.SIGTERM, _interrupt)
 
 
 def _postgres_enabled() -> bool:
@@ -84,7 +100,13 @@ def _start_prefect(tmp_path_factory: pytest.TempPathFactory, backend: str, datab
     log_path = home / "prefect-server.log"
     port = stack.free_port()
     svc = stack.start_prefect_server(
-        port, home, database_url=database_url, log_path=log_path, timeout=START_TIMEOUT, port_setting=None
+        port,
+        home,
+        database_url=database_url,
+        log_path=log_path,
+        timeout=START_TIMEOUT,
+        port_setting=None,
+        die_with_parent=True,
     )
     return PrefectServer(
         api_url=f"{svc.url}/api",
@@ -157,6 +179,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
         log_path=log_path,
         timeout=START_TIMEOUT,
         port_setting=None,
+        die_with_parent=True,
     )
     try:
         yield MlflowServer(
@@ -198,6 +221,7 @@ def prefect_worker(request: pytest.FixtureRequest, tmp_path: Path):
             env=base,
             query_seconds=query_seconds,
             timeout=START_TIMEOUT,
+            die_with_parent=True,
         )
         started.append(svc)
         return svc
