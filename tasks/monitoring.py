@@ -1,0 +1,166 @@
+"""I/O helpers of the monitor flow: which rows to measure, the champion's profile, the performance streak.
+
+Which rows a monitor run measures (`select_rows`):
+
+- a batch file: that file;
+- a data rev (the `evergreen.data.ingested` trigger passes the rev the ingest committed): the rows that
+  commit added, i.e. the parquet parts present at the rev and absent at its parent. This is the batch
+  that just arrived, so consecutive monitor runs measure disjoint batches;
+- no rev (the cron schedule, or `evergreen monitor MODEL`): the rows at the registry HEAD that are newer
+  than the champion's hold-out end (`holdout_end` tag), i.e. the data the champion has never seen.
+
+Either registry case falls back to the newest ingested part when it would otherwise measure nothing.
+
+The "K consecutive degraded batches" state of the performance trigger lives on the champion's model
+version as tags (`perf_below_floor_streak`, `perf_last_batch`, ...), so it survives across runs and
+starts again from zero whenever the champion changes.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from evergreen.drift import ReferenceProfile
+from evergreen.settings import Settings
+from evergreen.spec import ModelSpec
+from evergreen.validation import coerce_batch
+from tasks import data_registry, model_registry
+
+logger = logging.getLogger(__name__)
+
+STREAK_TAG = "perf_below_floor_streak"
+LAST_BATCH_TAG = "perf_last_batch"
+LAST_VALUE_TAG = "perf_last_value"
+UPDATED_TAG = "perf_updated_at"
+
+
+@dataclass
+class Rows:
+    """The rows one monitor run measures, and where they came from."""
+
+    frame: pd.DataFrame
+    source: str
+    selection: str  # "file" | "added-at-rev" | "unseen-by-champion" | "latest-part"
+    data_version: str = ""
+    data_rev: str = ""
+    parts: tuple[str, ...] = ()
+
+
+def load_profile(settings: Settings, champ: model_registry.Champion) -> ReferenceProfile:
+    """The champion's reference profile, stored as an artifact of its MLflow run."""
+    path = champ.tags.get("reference_profile") or "reference_profile.json"
+    return ReferenceProfile.model_validate_json(
+        model_registry.load_artifact_text(settings, champ.run_id, path)
+    )
+
+
+def _parts(fs: Any, folder: str) -> list[str]:
+    if not fs.exists(folder):
+        return []
+    return sorted(p for p in fs.find(folder) if p.endswith(".parquet"))
+
+
+def _read(fs: Any, parts: list[str]) -> pd.DataFrame:
+    frames = [pd.read_parquet(io.BytesIO(fs.read_bytes(p))) for p in parts]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _parent_parts(settings: Settings, sha: str, folder: str) -> list[str]:
+    """Parts of the dataset at the parent commit (none when `sha` is the first commit)."""
+    from dvc.api import DVCFileSystem
+
+    try:
+        fs = DVCFileSystem(settings.registry_path, rev=f"{sha}^")
+        return _parts(fs, folder)
+    except Exception:  # noqa: BLE001 - no parent commit, or no data.dvc at the parent: nothing existed
+        return []
+
+
+def select_rows(
+    settings: Settings, spec: ModelSpec, champ: model_registry.Champion | None, data_rev: str | None
+) -> Rows:
+    """The registry rows to measure (see the module docstring). Raises RegistryError without data."""
+    from dvc.api import DVCFileSystem
+
+    sha = data_registry.resolve_rev(settings, data_rev or None)
+    with data_registry.dvc_output_to_stderr():
+        fs = DVCFileSystem(settings.registry_path, rev=sha)
+        try:
+            meta = yaml.safe_load(fs.read_text("data.dvc"))
+        except FileNotFoundError:
+            raise data_registry.RegistryError(
+                f"registry rev {sha[:12]} has no data.dvc: nothing has been ingested yet"
+            ) from None
+        folder = f"data/{spec.data.path}"
+        parts = _parts(fs, folder)
+        if not parts:
+            raise data_registry.RegistryError(f"registry rev {sha[:12]} has no data for {folder!r}")
+        version = f"{sha}:{meta['outs'][0]['md5']}"
+        tcol = spec.data.time_column
+
+        if data_rev:
+            added = sorted(set(parts) - set(_parent_parts(settings, sha, folder)))
+            if added:
+                frame = coerce_batch(_read(fs, added), spec)
+                return Rows(frame, f"rows ingested at {sha[:12]}", "added-at-rev", version, sha, tuple(added))
+
+        end = champ.tags.get("holdout_end") if champ else None
+        if end:
+            frame = coerce_batch(_read(fs, parts), spec)
+            unseen = frame[frame[tcol] > pd.Timestamp(end)].reset_index(drop=True)
+            if len(unseen):
+                return Rows(
+                    unseen,
+                    f"rows after the champion's hold-out end {end} at {sha[:12]}",
+                    "unseen-by-champion",
+                    version,
+                    sha,
+                    tuple(parts),
+                )
+        frame = coerce_batch(_read(fs, parts[-1:]), spec)
+        return Rows(
+            frame, f"newest ingested part at {sha[:12]}", "latest-part", version, sha, tuple(parts[-1:])
+        )
+
+
+@dataclass(frozen=True)
+class Streak:
+    value: int
+    counted: bool  # False when this exact batch was already counted by an earlier run
+
+
+def update_streak(
+    settings: Settings,
+    model: str,
+    champ: model_registry.Champion,
+    batch_key: str,
+    degraded: bool,
+    value: float | None,
+) -> Streak:
+    """Advance (or reset) the champion's run of consecutive degraded batches and store it as tags.
+
+    Measuring the same batch twice (a re-run, or the cron after a triggered run) does not count twice.
+    """
+    previous = int(champ.tags.get(STREAK_TAG, "0") or 0)
+    if champ.tags.get(LAST_BATCH_TAG) == batch_key:
+        return Streak(previous, counted=False)
+    streak = previous + 1 if degraded else 0
+    model_registry.tag_version(
+        settings,
+        model,
+        champ.version,
+        {
+            STREAK_TAG: str(streak),
+            LAST_BATCH_TAG: batch_key,
+            LAST_VALUE_TAG: "" if value is None else f"{value:.6f}",
+            UPDATED_TAG: datetime.now(UTC).isoformat(),
+        },
+    )
+    return Streak(streak, counted=True)
