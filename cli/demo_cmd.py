@@ -82,7 +82,7 @@ class _LiveTable:
         self.rows.append(row)
         self.live.update(self._render())
         if not self.console.is_terminal:  # no live redraw in a pipe or CI log: one line per week
-            self.console.print(_week_line(row, self.total))
+            self.console.print(_week_line(row, self.total), soft_wrap=True)
 
     def _render(self) -> Any:
         from rich.table import Table

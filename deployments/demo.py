@@ -251,6 +251,7 @@ DEMO_ENV_KEYS = (
     "MLFLOW_TRACKING_URI",
     "PREFECT_API_URL",
     "PREFECT_HOME",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR",
 )
 
 
@@ -389,7 +390,12 @@ class Settle:
 
 
 def settle(
-    api: PrefectApi, dep_ids: list[str], since: datetime, opts: DemoOptions, expect_monitor: bool = True
+    api: PrefectApi,
+    dep_ids: list[str],
+    since: datetime,
+    opts: DemoOptions,
+    expect_monitor: bool = True,
+    expect_untriggered: int = 0,
 ) -> Settle:
     """Wait until the event chain that started at `since` has finished.
 
@@ -397,7 +403,10 @@ def settle(
     demo's deployments is scheduled/pending/running, and each trigger event either has a retrain
     outcome event (promoted/rejected/skipped carrying its id), a finished retrain run, or has waited
     `trigger_grace` seconds without producing one (an automation may deduplicate within its window).
+    `expect_untriggered`: outcome events without a trigger id to wait for (explicitly started
+    retrains, whose events may reach the API a moment after their run finished), up to the grace.
     """
+    t_begin = time.monotonic()
     first_seen: dict[str, float] = {}
     deadline = time.monotonic() + opts.week_timeout
     while True:
@@ -450,6 +459,12 @@ def settle(
             else:
                 out.unanswered.append(reason)
         out.retrains = [{**o, "reason": o["reason"] or triggers.get(k, "")} for k, o in outcomes.items()]
+        untriggered = sum(1 for k in outcomes if k.startswith("run:"))
+        if untriggered < expect_untriggered and now - t_begin < opts.trigger_grace + opts.run_timeout:
+            if not active and now - t_begin > opts.trigger_grace and _all_finished_long_ago(runs, opts):
+                pass  # the run finished without an outcome event (failed): stop waiting
+            else:
+                waiting.append("explicit-run")
         if (out.monitor_seen or not expect_monitor) and not active and not waiting:
             return out
         if now > deadline:
@@ -458,6 +473,22 @@ def settle(
                 f"({', '.join(str(r.get('name')) for r in active)}), {len(waiting)} triggers waiting"
             )
         time.sleep(1.0)
+
+
+def _all_finished_long_ago(runs: list[dict[str, Any]], opts: DemoOptions) -> bool:
+    """True when every run's end time is more than `trigger_grace` seconds ago."""
+    now = datetime.now(UTC)
+    for r in runs:
+        end = r.get("end_time")
+        if not end:
+            return False
+        try:
+            ended = datetime.fromisoformat(str(end).replace("Z", "+00:00"))
+        except ValueError:
+            return False
+        if (now - ended).total_seconds() < opts.trigger_grace:
+            return False
+    return True
 
 
 # ------------------------------------------------------------------------------------------- the run
@@ -484,6 +515,7 @@ def run_demo(
             result.seconds["stack_up"] = round(time.monotonic() - t_start, 1)
             os.environ.update(st["env"])
             os.environ["PREFECT_HOME"] = str(paths.demo_home / "prefect-client")
+            os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # keeps the live table readable
             result.urls = {
                 "prefect_ui": st["urls"]["prefect_ui"],
                 "mlflow_ui": st["urls"]["mlflow_ui"],
@@ -531,7 +563,7 @@ def _replay(
         log("warm-up: training the first champion (retrain/elec2, reason=manual, force)")
         since = datetime.now(UTC)
         _run(api, names["retrain"], {"model": opts.model, "reason": "manual", "force": True}, opts)
-        manual = settle(api, dep_ids, since, opts, expect_monitor=False)
+        manual = settle(api, dep_ids, since, opts, expect_monitor=False, expect_untriggered=1)
     champion.refresh()
     if champion.version is None:
         raise DemoError(
@@ -565,7 +597,7 @@ def _replay(
         if opts.schedule_every and (i + 1) % opts.schedule_every == 0:
             since = datetime.now(UTC)
             _run(api, names["retrain"], {"model": opts.model, "reason": "schedule"}, opts, fail_ok=True)
-            retrains += settle(api, dep_ids, since, opts, expect_monitor=False).retrains
+            retrains += settle(api, dep_ids, since, opts, expect_monitor=False, expect_untriggered=1).retrains
         row.update(
             {
                 "ingest": ingest_state,
