@@ -626,13 +626,14 @@ def measure_drift(
     *,
     features: Sequence[Feature] | None = None,
     scores: np.ndarray | None = None,
-    alpha: float = DEFAULT_ALPHA,
+    alpha: float | None = None,
 ) -> DriftReport:
     """Drift of every profiled feature (and of the model's scores, if given) in one batch.
 
     `features` (the spec's) supply per-feature thresholds and the `critical` flag. `cfg.enabled` is
-    not consulted: drift is always measured; whether it triggers a retrain is the policy's call.
+    not consulted: drift is always measured; `alpha` defaults to `cfg.alpha`; whether it triggers a retrain is the policy's call.
     """
+    alpha = cfg.alpha if alpha is None else alpha
     by_name = {f.name: f for f in features or []}
     n_rows = len(batch)
     flaggable = n_rows >= cfg.min_rows

@@ -172,6 +172,9 @@ class DriftTrigger(_Strict):
         default=100, ge=10, le=1000, description="Quantile bins per numeric feature in the profile."
     )
     min_rows: int = Field(default=50, gt=0, description="Smaller batches are measured but never flagged.")
+    alpha: float = Field(
+        default=0.01, gt=0, lt=1, description="A feature drifts only if a same-distribution test also rejects at alpha."
+    )
 
 
 class PerformanceTrigger(_Strict):
