@@ -173,7 +173,10 @@ class DriftTrigger(_Strict):
     )
     min_rows: int = Field(default=50, gt=0, description="Smaller batches are measured but never flagged.")
     alpha: float = Field(
-        default=0.01, gt=0, lt=1, description="A feature drifts only if a same-distribution test also rejects at alpha."
+        default=0.01,
+        gt=0,
+        lt=1,
+        description="A feature drifts only if a same-distribution test also rejects at alpha.",
     )
 
 
