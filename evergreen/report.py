@@ -105,6 +105,19 @@ def timeline_figure(weeks: Sequence[Mapping[str, Any]]) -> Any:
         ),
         secondary_y=True,
     )
+    flagged = [w for w in weeks if w.get("drift_detected") and w.get("drift_score") is not None]
+    if flagged:
+        fig.add_trace(
+            go.Scatter(
+                x=[w["week"] for w in flagged],
+                y=[w["drift_score"] for w in flagged],
+                name="drift detected",
+                mode="markers",
+                marker={"color": "#ff7f0e", "size": 9, "symbol": "x"},
+                hovertemplate="week %{x}: drift detected (%{y:.3f})<extra></extra>",
+            ),
+            secondary_y=True,
+        )
     points = retrain_points(weeks)
     for status, color in DECISION_COLORS.items():
         pts = [p for p in points if p["status"] == status]
@@ -134,13 +147,21 @@ def timeline_figure(weeks: Sequence[Mapping[str, Any]]) -> Any:
         legend={"orientation": "h", "y": -0.2},
         margin={"l": 60, "r": 60, "t": 60, "b": 40},
     )
-    fig.update_xaxes(title_text="replay week")
+    fig.update_xaxes(title_text="replay week (weeks since 1996-05-07)", dtick=1 if len(weeks) <= 40 else None)
     fig.update_yaxes(title_text="accuracy", secondary_y=False)
     fig.update_yaxes(title_text="drift score", secondary_y=True, rangemode="tozero")
     return fig
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], cls: str = "") -> str:
+def _table(headers: Sequence[str] | None, rows: Sequence[Sequence[Any]], cls: str = "") -> str:
+    if headers is None:
+        body = "".join(
+            f"<tr><th>{html.escape(_fmt(r[0]))}</th>"
+            + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in r[1:])
+            + "</tr>"
+            for r in rows
+        )
+        return f'<table class="{cls}"><tbody>{body}</tbody></table>'
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in r) + "</tr>" for r in rows)
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
@@ -152,7 +173,7 @@ def summary_rows(weeks: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
     for w in weeks:
         rs = w.get("retrains") or []
         trigger = ", ".join(str(r.get("reason")) for r in rs) or (
-            "drift (deduplicated)" if w.get("drift_detected") else ""
+            "drift (no run)" if w.get("drift_detected") else ""
         )
         decision = ", ".join(
             f"v{r.get('version')} {r.get('status')}" if r.get("version") else str(r.get("status")) for r in rs
@@ -225,7 +246,7 @@ def build_report(
 
     fig = timeline_figure(weeks)
     plot = pio.to_html(fig, include_plotlyjs=True, full_html=False, div_id=PLOT_DIV_ID)
-    meta_html = _table(["", ""], [(k, v) for k, v in (meta or {}).items()], "meta") if meta else ""
+    meta_html = _table(None, [(k, v) for k, v in (meta or {}).items()], "meta") if meta else ""
     summary = _table(SUMMARY_HEADERS, summary_rows(weeks), "summary")
     sections = "".join(_version_section(v) for v in versions) or "<p>No model versions registered.</p>"
     n_promoted = sum(1 for v in versions if v.get("status") == "promoted")

@@ -98,7 +98,7 @@ def test_timeline_has_lines_and_markers_by_decision() -> None:
     fig = report.timeline_figure(weeks)
     names = [t.name for t in fig.data]
     assert names[:2] == ["champion accuracy (prequential)", "drift score (max decile PSI)"]
-    assert {"retrain: promoted", "retrain: rejected", "retrain: skipped"} <= set(names)
+    assert {"drift detected", "retrain: promoted", "retrain: rejected", "retrain: skipped"} <= set(names)
     rejected = next(t for t in fig.data if t.name == "retrain: rejected")
     assert list(rejected.x) == [52]
     assert rejected.marker.color == report.DECISION_COLORS["rejected"]
