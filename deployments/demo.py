@@ -69,6 +69,9 @@ class DemoOptions:
     trigger_grace: float = 30.0  # seconds a trigger event may take to become a retrain run
     run_timeout: float = 900.0  # seconds for one explicitly started flow run
     ingest: str = "local"  # "local": the ingest flow runs in this process; "deployment": on the worker
+    # `within` of the retrain automations on the demo stack; None keeps prefect.yaml's (600 s of wall
+    # clock: at about a minute per simulated week that allows one drift retrain per ~10 weeks)
+    automation_within: float | None = 0.0
 
 
 @dataclass
@@ -145,6 +148,45 @@ class PrefectApi:
     def run_deployment(self, name: str, parameters: dict[str, Any]) -> str:
         body = {"parameters": parameters, "state": {"type": "SCHEDULED"}}
         return str(self._post(f"/deployments/{self.deployment_id(name)}/create_flow_run", body)["id"])
+
+    def _put(self, path: str, body: object) -> None:
+        import urllib.error
+        import urllib.request
+
+        req = urllib.request.Request(
+            f"{self.api}{path}",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="PUT",
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=15) as resp:  # noqa: S310 (loopback URL)
+                resp.read()
+        except urllib.error.HTTPError as exc:
+            raise DemoError(f"PUT {path} failed with HTTP {exc.code}: {exc.read()[:500]!r}") from exc
+
+    def set_automation_within(self, deployment_id: str, within: float) -> list[str]:
+        """Set `within` on every event-trigger automation that runs `deployment_id`; their names."""
+        changed = []
+        for auto in self._post("/automations/filter", {"limit": 200}) or []:
+            trig = auto.get("trigger") or {}
+            runs_it = any(a.get("deployment_id") == deployment_id for a in auto.get("actions") or [])
+            if not runs_it or trig.get("type") != "event":
+                continue
+            trig["within"] = within
+            keys = (
+                "name",
+                "description",
+                "enabled",
+                "tags",
+                "trigger",
+                "actions",
+                "actions_on_trigger",
+                "actions_on_resolve",
+            )
+            self._put(f"/automations/{auto['id']}", {k: auto[k] for k in keys if k in auto})
+            changed.append(str(auto.get("name")))
+        return changed
 
     def flow_run(self, run_id: str) -> dict[str, Any]:
         return dict(self._get(f"/flow_runs/{run_id}"))
@@ -547,6 +589,14 @@ def _replay(
     names = {k: f"{k}/{opts.model}" for k in ("ingest", "monitor", "retrain")}
     dep_ids = [api.deployment_id(n) for n in names.values()]
     warm, weeks = replay_batches(opts, root)
+    if opts.automation_within is not None:
+        try:
+            changed = api.set_automation_within(api.deployment_id(names["retrain"]), opts.automation_within)
+            log(
+                f"retrain automations {', '.join(changed) or '(none found)'}: within={opts.automation_within:g}s"
+            )
+        except DemoError as exc:
+            log(f"warning: could not change the retrain automations' within ({exc}); keeping prefect.yaml's")
     batches_dir = paths.demo_home / "batches"
 
     # warm-up: ingest, let automations react, then make sure there is a champion
