@@ -9,6 +9,7 @@ import typer
 MODULES = [
     "cli.data_cmds",  # seed, ingest
     "cli.retrain_cmd",  # retrain
+    "cli.rollback_cmd",  # rollback
     "cli.monitor_cmd",  # monitor
     "cli.backtest_cmd",  # backtest
     "cli.stack_cmd",  # up, status, down

@@ -170,3 +170,28 @@ def test_failed_training_leaves_registry_untouched(env, weeks, tmp_path):
         retrain(model="elec2", reason="manual", force=True, overrides={"training.min_train_rows": 10**6})
     assert cl.get_model_version_by_alias("elec2", "champion").version == champion
     assert len(cl.search_model_versions("name='elec2'")) == count
+
+
+def test_rollback_moves_champion_back_with_audit(env, weeks, tmp_path):
+    from flows.ingest import ingest
+    from flows.retrain import retrain
+    from flows.rollback import RollbackError, rollback
+
+    ingest(model="elec2", path=str(_write(pd.concat(weeks[100:110]), tmp_path / "w100.csv")))
+    first = retrain(model="elec2", reason="manual", force=True)
+    # a gate with no hurdle promotes the second model whatever its score
+    second = retrain(model="elec2", reason="manual", force=True, overrides={"gate.enabled": False})
+    assert second["status"] == "promoted" and second["previous_champion"] == first["champion_version"]
+
+    out = rollback(model="elec2", reason="bad predictions in prod")
+    assert out["from_version"] == second["version"] and out["to_version"] == first["champion_version"]
+    cl = model_registry.client(get_settings())
+    champ = cl.get_model_version_by_alias("elec2", "champion")
+    assert champ.version == first["champion_version"]
+    assert champ.tags["rolled_back_from"] == second["version"]
+    assert champ.tags["promotion_reason"].startswith("rollback")
+    assert cl.get_model_version("elec2", second["version"]).tags["rollback_reason"] == "bad predictions in prod"
+    with pytest.raises(RollbackError, match="already the champion"):
+        rollback(model="elec2", to_version=champ.version)
+    with pytest.raises(RollbackError, match="no version"):
+        rollback(model="elec2", to_version="999")
