@@ -297,11 +297,10 @@ def _clone_champion(seed: Seed, model: str, promoted_ago: timedelta | None) -> s
     cl.create_registered_model(model, description="e2e copy of the seed champion")
     skip = {"champion_since", "promoted_at", "promotion_reason", "replaced_version"}
     tags = {k: v for k, v in src.tags.items() if k not in skip}
-    mv = cl.create_model_version(model, source=src.source, run_id=src.run_id, tags=tags)
-    for _ in range(120):
-        if str(cl.get_model_version(model, mv.version).status) == "READY":
-            break
-        time.sleep(0.5)
+    import mlflow
+
+    # register_model resolves MLflow 3's `models:/m-...` logged-model source and waits until READY
+    mv = mlflow.register_model(src.source, model, tags=tags)
     model_registry.set_alias(
         settings, model, model_registry.CHAMPION, str(mv.version), reason="manual", previous=None
     )
