@@ -1,4 +1,6 @@
-"""Policy backtest speed: 131 weekly Elec2 batches (4 warm-up) x the 6 policies of policies/elec2.yaml.
+"""Policy backtest speed: 131 weekly Elec2 batches (4 warm-up) x 6 policies of policies/elec2.yaml.
+
+The six (`--only`): never, weekly, every-4, performance, drift-psi, hybrid.
 
 Three runs of the same work, side by side:
 
@@ -29,6 +31,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+SIX = ["never", "weekly", "every-4", "performance", "drift-psi", "hybrid"]
 
 
 def _load() -> float:
@@ -49,6 +52,9 @@ def _timed(fn: Any) -> tuple[Any, dict[str, float]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--policies", default=str(ROOT / "policies" / "elec2.yaml"))
+    ap.add_argument(
+        "--only", default=",".join(SIX), help="comma-separated policy names from the file ('' = all of them)"
+    )
     ap.add_argument("--skip-core", action="store_true", help="only the flow run")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = ap.parse_args()
@@ -65,6 +71,12 @@ def main() -> None:
     spec = load_spec("elec2", ROOT / "models")
     frame = prepare_elec2(ROOT / "seeds" / "elec2" / "electricity.csv")
     pset = bt.load_policies(Path(args.policies))
+    if args.only:
+        wanted = args.only.split(",")
+        missing = sorted(set(wanted) - {p.name for p in pset.policies})
+        if missing:
+            raise SystemExit(f"policies not in {args.policies}: {missing}")
+        pset = pset.model_copy(update={"policies": [p for p in pset.policies if p.name in wanted]})
     results: dict[str, Any] = {
         "what": f"{len(pset.policies)} policies x weekly Elec2 batches, 4 warm-up, LightGBM n_jobs=1 per fit",
         "policies": [p.name for p in pset.policies],
@@ -94,7 +106,8 @@ def main() -> None:
 
         _, start = _timed(hello)
         results["server_start_seconds"] = start["wall_seconds"]
-        report, t = _timed(lambda: backtest(model="elec2", policies_file=args.policies))
+        inline = [p.model_dump(mode="json", exclude_unset=True) for p in pset.policies]
+        report, t = _timed(lambda: backtest(model="elec2", policies=inline))
         results["runs"]["flow"] = {
             **t,
             "compute_seconds": report["compute_seconds"],
