@@ -493,8 +493,13 @@ def settle(
             if tid in outcomes:
                 continue
             run = finished_by_trigger.get(tid)
-            if run is not None:  # finished without an outcome event: failed or crashed
-                out.failed_runs.append(f"{run.get('name')} ({run.get('state_type')})")
+            if run is not None:
+                # its outcome event can reach the API a moment after the run ends; after the grace,
+                # a run without one failed or crashed
+                if _ended_long_ago(run, opts.trigger_grace):
+                    out.failed_runs.append(f"{run.get('name')} ({run.get('state_type')})")
+                else:
+                    waiting.append(tid)
                 continue
             if now - first_seen[tid] < opts.trigger_grace:
                 waiting.append(tid)
@@ -517,20 +522,21 @@ def settle(
         time.sleep(1.0)
 
 
+def _ended_long_ago(run: dict[str, Any], seconds: float) -> bool:
+    """True when the run has an end time more than `seconds` ago."""
+    end = run.get("end_time")
+    if not end:
+        return False
+    try:
+        ended = datetime.fromisoformat(str(end).replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return (datetime.now(UTC) - ended).total_seconds() >= seconds
+
+
 def _all_finished_long_ago(runs: list[dict[str, Any]], opts: DemoOptions) -> bool:
     """True when every run's end time is more than `trigger_grace` seconds ago."""
-    now = datetime.now(UTC)
-    for r in runs:
-        end = r.get("end_time")
-        if not end:
-            return False
-        try:
-            ended = datetime.fromisoformat(str(end).replace("Z", "+00:00"))
-        except ValueError:
-            return False
-        if (now - ended).total_seconds() < opts.trigger_grace:
-            return False
-    return True
+    return all(_ended_long_ago(r, opts.trigger_grace) for r in runs)
 
 
 # ------------------------------------------------------------------------------------------- the run
