@@ -506,6 +506,13 @@ def settle(
             else:
                 out.unanswered.append(reason)
         out.retrains = [{**o, "reason": o["reason"] or triggers.get(k, "")} for k, o in outcomes.items()]
+        # drift.measured says what the monitor emitted next; those events may be persisted a moment later
+        if out.monitor_seen:
+            first_seen.setdefault("monitor", now)
+            expected = {"drift"} if out.drift_detected else set()
+            expected |= {"performance"} if out.performance_degraded else set()
+            if expected - set(triggers.values()) and now - first_seen["monitor"] < opts.trigger_grace:
+                waiting.append("monitor-events")
         untriggered = sum(1 for k in outcomes if k.startswith("run:"))
         if untriggered < expect_untriggered and now - t_begin < opts.trigger_grace + opts.run_timeout:
             if not active and now - t_begin > opts.trigger_grace and _all_finished_long_ago(runs, opts):
