@@ -129,6 +129,8 @@ def _print_table(result: dict[str, Any]) -> None:
             "*" if r["pareto"] else "",
         )
     console = Console()
+    if not console.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
+        console = Console(width=160)
     console.print(table)
     for r in result["table"]:
         console.print(f"  {r['policy']}: {r['trigger']}", highlight=False)

@@ -247,6 +247,8 @@ class ResolvedPolicy:
             parts.append(f"volume(+{self.volume.min_new_share:.0%})")
         if self.schedule:
             parts.append(f"schedule(every {self.schedule})")
+        if parts and self.cooldown and "cooldown" in self.policy.trigger.model_fields_set:
+            parts.append(f"cooldown {self.cooldown}")
         return " | ".join(parts) or "never"
 
     def window_label(self) -> str:
@@ -452,8 +454,9 @@ class ReplayCache:
     """Memoises fits, scores, profiles and verdicts over one Replay, safely across threads.
 
     Each key is computed once (others asking for it wait), so policies running in parallel share
-    work. `timings` sums the seconds of actual computation per kind (fit, predict, gate, drift,
-    performance, profile); cache hits cost nothing there.
+    work. `timings` sums the CPU seconds (of the computing thread) of actual computation per kind
+    (fit, predict, metric, gate, drift, performance, profile); cache hits cost nothing there. Nested
+    work is counted in both kinds (a gate's or a metric's first scores also count as predict).
     """
 
     def __init__(self, replay: Replay) -> None:
@@ -475,9 +478,9 @@ class ReplayCache:
             with self._lock:
                 if key in self._items:
                     return self._items[key]
-            start = time.perf_counter()
+            start = time.thread_time()
             value = compute()
-            took = time.perf_counter() - start
+            took = time.thread_time() - start
             with self._lock:
                 self._items[key] = value
                 self.timings[kind] = self.timings.get(kind, 0.0) + took
@@ -553,11 +556,11 @@ class ReplayCache:
                     return values[lo - a : hi - a]
             ahead = self._ahead.get(fitted.key, 2 * (hi - lo))
             end = min(len(self.replay.frame), max(hi, lo + ahead))
-            start = time.perf_counter()
+            start = time.thread_time()
             values = training.predict_scores(
                 fitted.model, self.replay.frame.iloc[lo:end], self.replay.spec.feature_names
             )
-            took = time.perf_counter() - start
+            took = time.thread_time() - start
             spans.append((lo, end, values))
             self._ahead[fitted.key] = 2 * (end - lo)
             with self._lock:
@@ -855,7 +858,7 @@ class BacktestReport(BaseModel):
     pareto_front: list[str] = Field(default_factory=list)
     seconds: float | None = None
     compute_seconds: dict[str, float] = Field(
-        default_factory=dict, description="Seconds of actual computation by kind (shared cache misses)."
+        default_factory=dict, description="CPU seconds of actual computation by kind (cache misses only)."
     )
     compute_calls: dict[str, int] = Field(default_factory=dict)
 
