@@ -259,6 +259,8 @@ def test_non_drifted_batch_emits_measured_only(e2e: Stack):
     assert measured["payload"]["n_rows"] == 336 and measured["payload"]["performance"]["degraded"] is False
 
     sid = sentinel_retrain(s)
+    # the event store lags the triggers service: wait until the sentinel itself is stored
+    wait_for("the sentinel event to be stored", lambda: sid in {e["id"] for e in s.events()})
     assert [e["id"] for e in s.events(["evergreen.drift.detected"])] == [sid]
     assert s.events(["evergreen.performance.degraded"]) == []
     assert [r.parameters["trigger_event_id"] for r in s.runs("retrain")] == [sid]
@@ -281,6 +283,7 @@ def test_rejected_batch_starts_nothing(e2e: Stack):
     assert any("day" in f for f in rejected["payload"]["failures"])
 
     sid = sentinel_retrain(s)
+    wait_for("the sentinel event to be stored", lambda: sid in {e["id"] for e in s.events()})
     assert s.events(["evergreen.data.ingested"]) == []
     assert s.runs("monitor") == []
     assert [r.parameters["trigger_event_id"] for r in s.runs("retrain")] == [sid]
