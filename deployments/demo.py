@@ -505,7 +505,13 @@ def settle(
                 waiting.append(tid)
             else:
                 out.unanswered.append(reason)
-        out.retrains = [{**o, "reason": o["reason"] or triggers.get(k, "")} for k, o in outcomes.items()]
+        seen_versions: set[str] = set()
+        out.retrains = []
+        for k, o in outcomes.items():
+            if o["version"] and o["version"] in seen_versions:
+                continue  # one row per registered version
+            seen_versions.add(o["version"])
+            out.retrains.append({**o, "reason": o["reason"] or triggers.get(k, "")})
         # drift.measured says what the monitor emitted next; those events may be persisted a moment later
         if out.monitor_seen:
             first_seen.setdefault("monitor", now)
