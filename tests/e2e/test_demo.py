@@ -8,9 +8,7 @@ where vicprice/vicdemand/transfer stop being constant; see docs/demo.md). Assert
   drift/performance/volume);
 - a promoted champion;
 - the report exists and names every registered version;
-- the stack is stopped again (no --keep), and a second run in the same home needs no cleanup
-  (checked by the PostgreSQL variant's fixture-free re-use of the same home would be too slow; the
-  first-run check is `stack.json` gone).
+- the stack is stopped again without --keep (its `stack.json` is gone).
 
 The PostgreSQL variant (EVERGREEN_TEST_POSTGRES=1) puts both the Prefect database and the MLflow
 backend on fresh PostgreSQL databases, dropped afterwards.
