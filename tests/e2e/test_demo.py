@@ -120,6 +120,8 @@ def test_demo_short_replay(demo_env: dict[str, str]) -> None:
     assert automated, (
         f"no automation-started retrain: {[(v['version'], v['tags'].get('reason')) for v in versions]}"
     )
+    replay_auto = [r for w in result["weeks"] for r in w["retrains"] if r["reason"] in AUTOMATION_REASONS]
+    assert replay_auto, "no automation-started retrain during the replay weeks (only in the warm-up)"
     assert any(v["status"] == "promoted" for v in versions)
     assert all(w["champion_version"] for w in result["weeks"])
     assert any(w["accuracy"] is not None for w in result["weeks"])
