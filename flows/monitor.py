@@ -23,7 +23,7 @@ from evergreen.settings import get_settings
 from evergreen.spec import ModelSpec
 from evergreen.validation import coerce_batch
 from tasks import batches, model_registry, monitoring
-from tasks.data_registry import frame_md5
+from tasks.data_registry import RegistryError, frame_md5
 from tasks.steps import emit_event, load_model_spec, publish_markdown, publish_table
 
 
@@ -43,7 +43,7 @@ class MonitorOutcome(BaseModel):
     """What `evergreen monitor --json` prints and the flow returns."""
 
     model: str
-    status: Literal["measured", "no-champion"]
+    status: Literal["measured", "no-champion", "no-data"]
     champion_version: str | None = None
     source: str
     selection: str
@@ -73,7 +73,7 @@ def load_profile(champ: model_registry.Champion) -> ReferenceProfile:
     return monitoring.load_profile(get_settings(), champ)
 
 
-@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE)
 def select_rows(
     spec: ModelSpec, champ: model_registry.Champion | None, data_rev: str | None
 ) -> monitoring.Rows:
@@ -210,7 +210,28 @@ def monitor(model: str, batch: str | None = None, data_rev: str | None = None) -
         frame = coerce_batch(batches.read_batch(Path(batch)), spec)
         rows = monitoring.Rows(frame, str(batch), "file")
     else:
-        rows = select_rows(spec, champ, data_rev or None)
+        try:
+            rows = select_rows(spec, champ, data_rev or None)
+        except RegistryError as exc:
+            if data_rev:  # an explicit rev that holds no data is the caller's mistake
+                raise
+            # The cron monitor of a model nothing has been ingested for yet: report it, do not fail.
+            detail = f"nothing to measure for {model}: {exc}"
+            log.warning(detail)
+            ev = emit_event(
+                "evergreen.drift.measured",
+                model,
+                {"champion_version": champ.version if champ else "", "n_rows": 0, "note": detail},
+            )
+            return MonitorOutcome(
+                model=model,
+                status="no-data",
+                source="",
+                selection="none",
+                champion_version=champ.version if champ else None,
+                detail=detail,
+                events={"evergreen.drift.measured": ev},
+            ).model_dump(mode="json")
     frame = rows.frame
     base: dict[str, Any] = {
         "source": rows.source,

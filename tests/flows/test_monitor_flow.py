@@ -260,3 +260,18 @@ def test_cli_monitor_json_prints_full_statistics(champion, weeks):
 
     both = CliRunner().invoke(app, ["monitor", champion["model"], "--batch", path, "--rev", "HEAD"])
     assert both.exit_code != 0
+
+
+def test_nothing_ingested_yet_is_reported_not_raised(champion):
+    """The cron monitor of a model whose dataset is still empty completes and says so."""
+    from flows.monitor import monitor
+    from tasks.data_registry import RegistryError
+
+    other = f"nodata-{uuid.uuid4().hex[:6]}"
+    spec = {**champion["spec"], "name": other, "data": {**champion["spec"]["data"], "path": other}}
+    (Path(champion["tmp"]) / "models" / f"{other}.yaml").write_text(yaml.safe_dump(spec))
+    out = monitor(model=other)
+    assert out["status"] == "no-data" and out["n_rows"] == 0 and "no dataset" in out["detail"]
+    assert set(out["events"]) == {"evergreen.drift.measured"}
+    with pytest.raises(RegistryError):  # an explicit rev without data is an error
+        monitor(model=other, data_rev="HEAD")
