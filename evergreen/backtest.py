@@ -118,9 +118,9 @@ class Policy(_Strict):
         description="true: the spec's gate; false: no gate (nothing held out, every model promoted); "
         "a mapping: the spec's gate with these fields overridden.",
     )
-    refit: bool = Field(
-        default=False,
-        description="After a passed gate, refit on the hold-out too (two fits; not what the retrain flow does).",
+    refit: bool | None = Field(
+        default=None,
+        description="After a passed gate, refit on the hold-out too (two fits). Default: the spec's training.refit.",
     )
     params: dict[str, Any] = Field(default_factory=dict, description="Estimator params over the spec's.")
 
@@ -797,7 +797,8 @@ def run_policy(
                     rec["gate_ci_low"] = None if verdict.ci_low is None else _f(verdict.ci_low)
                     if verdict.passed:
                         new = chal
-                        if rp.policy.refit:
+                        refit = spec.training.refit if rp.policy.refit is None else rp.policy.refit
+                        if refit:
                             new = cache.fit(spec, hi, holdout=False)
                             rec["train_seconds"] += new.seconds
                         reference = _f(verdict.challenger)

@@ -141,6 +141,10 @@ class Training(_Strict):
     estimator: Estimator = Estimator()
     seed: int = 42
     min_train_rows: int = Field(default=500, gt=0)
+    refit: bool = Field(
+        default=False,
+        description="After a passed gate, refit on the window including the hold-out and register that model.",
+    )
 
 
 class Gate(_Strict):

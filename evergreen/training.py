@@ -91,6 +91,12 @@ def split(frame: pd.DataFrame, spec: ModelSpec) -> Split:
     return Split(train=train, holdout=holdout, weights=weights)
 
 
+def refit_rows(frame: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """The rows (and weights) of a refit after a passed gate: the window over everything labelled, hold-out included."""
+    labelled = sort_by_time(frame.dropna(subset=[spec.data.target]), spec.data.time_column)
+    return apply_window(labelled, spec.training.window, spec.data.time_column)
+
+
 def _import(path: str) -> type:
     module, _, name = path.rpartition(".")
     try:

@@ -30,7 +30,7 @@ from tasks.steps import (
     load_model_spec,
     publish_markdown,
     pull_data,
-    train_challenger,
+    train_model,
     validate_frame,
 )
 
@@ -109,7 +109,7 @@ def retrain(
                                + gx_result.message())
 
     split = training.split(frame, spec)
-    pipe, train_seconds = train_challenger(spec, split)
+    pipe, train_seconds = train_model(spec, split.train, split.weights)
     t = lap("train", t)
 
     y = training.labels(split.holdout, spec)
@@ -124,11 +124,20 @@ def retrain(
     log.info("gate %s: %s", "passed" if verdict.passed else "rejected", verdict.summary)
 
     holdout_metrics = {f"holdout_{m}": metric_value(m, y, chal) for m in ("roc_auc", "accuracy", "logloss")}
+    train_rows, profile_scores = split.train, chal
+    refit = verdict.passed and spec.training.refit
+    if refit:
+        # The gate judged the twin trained without the hold-out; the registered model also learns from it.
+        train_rows, weights = training.refit_rows(frame, spec)
+        pipe, refit_seconds = train_model.with_options(name="refit_model")(spec, train_rows, weights)
+        train_seconds += refit_seconds
+        profile_scores = training.predict_scores(pipe, split.holdout, spec.feature_names)
+        t = lap("refit", t)
     profile = build_profile(
-        split.train[spec.feature_names], spec.numeric, spec.categorical, bins=spec.triggers.drift.bins,
-        labels=training.labels(split.train, spec), scores=chal, metrics=holdout_metrics,
+        train_rows[spec.feature_names], spec.numeric, spec.categorical, bins=spec.triggers.drift.bins,
+        labels=training.labels(train_rows, spec), scores=profile_scores, metrics=holdout_metrics,
     )
-    bounds = split.bounds(spec.data.time_column)
+    bounds = training.Split(train=train_rows, holdout=split.holdout, weights=None).bounds(spec.data.time_column)
     run_id_prefect = str(flow_run.get_id() or "")
     report_md = gate.to_markdown(verdict, title=f"Gate report: {model} ({reason})")
     lineage = {
@@ -139,8 +148,9 @@ def retrain(
         "data_rows": str(version.rows),
         "data_registry": settings.registry_path,
         **bounds,
-        "train_rows": str(len(split.train)),
-        "train_rows_md5": frame_md5(split.train),
+        "train_rows": str(len(train_rows)),
+        "train_rows_md5": frame_md5(train_rows),
+        "refit": str(refit).lower(),
         "holdout_rows": str(len(split.holdout)),
         "window": model_registry.as_tag(spec.training.window.model_dump(exclude_none=True)),
         "reason": reason,
@@ -165,7 +175,7 @@ def retrain(
                 "holdout": spec.training.holdout.model_dump(), "data_version": version.id, "reason": reason},
         metrics={**holdout_metrics, "gate_ci_low": verdict.ci_low, "gate_ci_high": verdict.ci_high,
                  f"champion_{spec.metric}": verdict.champion, "latency_p95_ms": latency,
-                 "train_seconds": train_seconds, "train_rows": float(len(split.train))},
+                 "train_seconds": train_seconds, "train_rows": float(len(train_rows))},
         artifacts={
             "gate_report.json": verdict.model_dump_json(indent=2),
             "gate_report.md": report_md,

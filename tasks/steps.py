@@ -52,9 +52,9 @@ def validate_frame(frame: pd.DataFrame, spec: ModelSpec, *, training_set: bool) 
 
 
 @task(cache_policy=NO_CACHE)
-def train_challenger(spec: ModelSpec, split: training.Split) -> tuple[Any, float]:
-    model, seconds = training.fit(spec, split.train, split.weights)
-    get_run_logger().info("trained on %s rows in %.2fs", len(split.train), seconds)
+def train_model(spec: ModelSpec, train: pd.DataFrame, weights: Any = None) -> tuple[Any, float]:
+    model, seconds = training.fit(spec, train, weights)
+    get_run_logger().info("trained on %s rows in %.2fs", len(train), seconds)
     return model, seconds
 
 

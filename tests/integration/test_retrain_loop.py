@@ -15,7 +15,7 @@ import yaml
 from evergreen.datasets import prepare_elec2, weekly_batches
 from evergreen.settings import get_settings
 from evergreen.spec import parse_spec
-from evergreen.training import split
+from evergreen.training import refit_rows, split
 from tasks import data_registry, model_registry
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LINEAGE_TAGS = {
     "data_version", "data_rev", "data_md5", "train_start", "train_end", "holdout_start", "holdout_end",
     "window", "reason", "trigger_event_id", "prefect_flow_run_id", "code_git_sha", "gx_result",
-    "gate_decision", "gate_passed", "train_seconds", "train_rows_md5", "reference_profile",
+    "gate_decision", "gate_passed", "train_seconds", "train_rows_md5", "reference_profile", "refit",
 }
 
 
@@ -116,8 +116,10 @@ def test_data_version_resolves_to_exact_training_rows(env, weeks, tmp_path):
     assert version.id == tags["data_version"]
     run_spec = parse_spec(yaml.safe_load(model_registry.load_artifact_text(settings, out["run_id"], "spec.yaml")))
     sp = split(frame, run_spec)
-    assert data_registry.frame_md5(sp.train) == tags["train_rows_md5"]
-    assert str(sp.train["timestamp"].min()) == tags["train_start"]
+    # a refit after a passed gate trains on the window including the hold-out
+    rows = refit_rows(frame, run_spec)[0] if tags["refit"] == "true" else sp.train
+    assert data_registry.frame_md5(rows) == tags["train_rows_md5"]
+    assert str(rows["timestamp"].min()) == tags["train_start"]
     assert str(sp.holdout["timestamp"].max()) == tags["holdout_end"]
     profile = json.loads(model_registry.load_artifact_text(settings, out["run_id"], tags["reference_profile"]))
     assert profile["n_rows"] == int(tags["train_rows"])

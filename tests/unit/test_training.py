@@ -11,6 +11,7 @@ from evergreen.spec import Window
 
 def test_holdout_is_most_recent_week_and_disjoint(elec2, elec2_spec):
     frame = elec2.iloc[: 336 * 12]
+    elec2_spec = elec2_spec.with_overrides({"training.window": {"kind": "rolling", "period": "8W"}})
     sp = training.split(frame, elec2_spec)
     t = elec2_spec.data.time_column
     assert len(sp.holdout) == 336
@@ -89,3 +90,13 @@ def test_latency_measure_positive(elec2, elec2_spec):
     model, _ = training.fit(elec2_spec, sp.train)
     assert training.batch_latency_p95_ms(model, sp.holdout[elec2_spec.feature_names], 1000) > 0
     assert np.isnan(training.batch_latency_p95_ms(model, pd.DataFrame(), 10))
+
+
+def test_refit_rows_include_the_holdout(elec2, elec2_spec):
+    frame = elec2.iloc[: 336 * 12]
+    sp = training.split(frame, elec2_spec)
+    rows, weights = training.refit_rows(frame, elec2_spec)
+    assert rows["timestamp"].max() == sp.holdout["timestamp"].max()
+    assert len(rows) == len(sp.train) + len(sp.holdout)
+    if elec2_spec.training.window.kind == "decay":
+        assert weights is not None and weights[-1] == pytest.approx(1.0)
