@@ -135,6 +135,8 @@ def e2e_seed(prefect_backend_server, mlflow_server, tmp_path_factory, e2e_weeks)
     models = root / "models"
     models.mkdir()
     spec = yaml.safe_load((ROOT / "models" / "elec2.yaml").read_text())
+    # These tests exercise the cooldown mechanics at a 6 h scale; elec2 ships a 27D policy cooldown.
+    spec["triggers"]["cooldown"] = "6h"
     model = f"seed-{uuid.uuid4().hex[:8]}"
     (models / f"{model}.yaml").write_text(yaml.safe_dump({**spec, "name": model}))
     env = {
