@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
@@ -77,7 +78,13 @@ def load_profile(champ: model_registry.Champion) -> ReferenceProfile:
 def select_rows(
     spec: ModelSpec, champ: model_registry.Champion | None, data_rev: str | None
 ) -> monitoring.Rows:
-    rows = monitoring.select_rows(get_settings(), spec, champ, data_rev)
+    try:
+        rows = monitoring.select_rows(get_settings(), spec, champ, data_rev)
+    except RegistryError as exc:
+        if data_rev:  # an explicit rev that holds no data is the caller's mistake
+            raise
+        # e.g. the cron monitor of a model nothing has been ingested for yet: report it, do not fail
+        return monitoring.Rows(pd.DataFrame(), str(exc), "none")
     get_run_logger().info(
         "measuring %s rows: %s (data_version %s)", len(rows.frame), rows.source, rows.data_version
     )
@@ -210,13 +217,9 @@ def monitor(model: str, batch: str | None = None, data_rev: str | None = None) -
         frame = coerce_batch(batches.read_batch(Path(batch)), spec)
         rows = monitoring.Rows(frame, str(batch), "file")
     else:
-        try:
-            rows = select_rows(spec, champ, data_rev or None)
-        except RegistryError as exc:
-            if data_rev:  # an explicit rev that holds no data is the caller's mistake
-                raise
-            # The cron monitor of a model nothing has been ingested for yet: report it, do not fail.
-            detail = f"nothing to measure for {model}: {exc}"
+        rows = select_rows(spec, champ, data_rev or None)
+        if rows.selection == "none":
+            detail = f"nothing to measure for {model}: {rows.source}"
             log.warning(detail)
             ev = emit_event(
                 "evergreen.drift.measured",

@@ -258,6 +258,10 @@ def test_cli_monitor_json_prints_full_statistics(champion, weeks):
     assert {"psi", "ks", "js", "chi2_pvalue", "wasserstein", "p_value"} <= set(nsw)
     assert out["performance"]["report"]["ci_low"] is not None
 
+    human = CliRunner().invoke(app, ["monitor", champion["model"], "--batch", path])
+    assert human.exit_code == 0, human.output
+    assert "drift DETECTED" in human.stdout and "* nswdemand" in human.stdout and "roc_auc" in human.stdout
+
     both = CliRunner().invoke(app, ["monitor", champion["model"], "--batch", path, "--rev", "HEAD"])
     assert both.exit_code != 0
 
@@ -271,7 +275,7 @@ def test_nothing_ingested_yet_is_reported_not_raised(champion):
     spec = {**champion["spec"], "name": other, "data": {**champion["spec"]["data"], "path": other}}
     (Path(champion["tmp"]) / "models" / f"{other}.yaml").write_text(yaml.safe_dump(spec))
     out = monitor(model=other)
-    assert out["status"] == "no-data" and out["n_rows"] == 0 and "no dataset" in out["detail"]
+    assert out["status"] == "no-data" and out["n_rows"] == 0 and "no data for" in out["detail"]
     assert set(out["events"]) == {"evergreen.drift.measured"}
     with pytest.raises(RegistryError):  # an explicit rev without data is an error
         monitor(model=other, data_rev="HEAD")
