@@ -47,8 +47,11 @@ screenshot: $(STAMP)
 	EVERGREEN_SCREENSHOT_REPORT=$${EVERGREEN_HOME:-.evergreen}/reports/demo.html \
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/test_report_browser.py
 
+## Side-by-side benchmarks; results land in benchmarks/results/.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/drift.py
+	$(BIN)/python benchmarks/retrain.py
+	$(BIN)/python benchmarks/backtest.py
 
 clean:
 	rm -rf .evergreen .pytest_cache .ruff_cache .mypy_cache
