@@ -50,6 +50,9 @@ def ingest(
         print_json(result)
         return
     typer.echo(f"data_version {result['data_version']}")
+    if result["status"] == "duplicate":
+        typer.echo(f"{file}: these rows were already ingested; nothing new (no event emitted)")
+        return
     typer.echo(
         f"{result['rows']} rows ingested into {model} ({result['total_rows']} in total"
         f"{', dataset created' if result['dataset_created'] else ''}); "

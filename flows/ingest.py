@@ -37,7 +37,9 @@ class IngestOutcome(BaseModel):
 
 
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def append_to_registry(dataset: str, frame: Any, source: str, model: str) -> tuple[data_registry.DataVersion, bool]:
+def append_to_registry(
+    dataset: str, frame: Any, source: str, model: str
+) -> tuple[data_registry.DataVersion, bool, bool]:
     return data_registry.append_batch(get_settings(), dataset, frame, source=source, model=model)
 
 
@@ -75,7 +77,14 @@ def ingest(model: str, path: str) -> dict[str, Any]:
         )
 
     batch = frame[spec.columns]  # extra columns are not stored: the spec defines the dataset
-    version, created = append_to_registry(spec.data.path, batch, str(src), model)
+    version, created, duplicate = append_to_registry(spec.data.path, batch, str(src), model)
+    if duplicate:
+        # Nothing new entered the data, so nothing downstream (monitor, volume trigger) should run.
+        log.warning("batch %s holds rows already ingested; data_version stays %s", src, version.id)
+        return IngestOutcome(
+            model=model, status="duplicate", source=str(src), rows=len(batch), data_version=version.id,
+            data_rev=version.rev, total_rows=version.rows,
+        ).model_dump()
     champ_rows = champion_data_rows(model)
     new_rows = version.rows - champ_rows if champ_rows is not None else version.rows
     share = new_rows / champ_rows if champ_rows else 1.0

@@ -120,10 +120,13 @@ def _dvc_md5(root: Path) -> str:
     return str(meta["outs"][0]["md5"])
 
 
-def append_batch(settings: Settings, dataset: str, batch: pd.DataFrame, *, source: str, model: str) -> tuple[DataVersion, bool]:
-    """Write the batch as a new parquet part, `dvc add`, commit, `dvc push`. Returns (version, created_dataset).
+def append_batch(
+    settings: Settings, dataset: str, batch: pd.DataFrame, *, source: str, model: str
+) -> tuple[DataVersion, bool, bool]:
+    """Write the batch as a new parquet part, `dvc add`, commit, `dvc push`.
 
-    A batch whose exact rows were ingested before is not written twice: the current version is returned.
+    Returns (version, created_dataset, duplicate). A batch whose exact rows were ingested before is not
+    written twice: the current version is returned with duplicate=True.
     """
     from dvc.repo import Repo
 
@@ -135,7 +138,7 @@ def append_batch(settings: Settings, dataset: str, batch: pd.DataFrame, *, sourc
         dupes = list(folder.glob(f"part-*-{digest[:12]}.parquet")) if folder.exists() else []
         if dupes:
             logger.warning("batch %s has the same rows as %s; not ingested twice", source, dupes[0].name)
-            return current_version(settings, dataset), False
+            return current_version(settings, dataset), False, True
         folder.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         part = folder / f"part-{stamp}-{digest[:12]}.parquet"
@@ -147,7 +150,8 @@ def append_batch(settings: Settings, dataset: str, batch: pd.DataFrame, *, sourc
             _git(root, "commit", "-q", "-m", msg, settings=settings)
             repo.push()
         rev = _git(root, "rev-parse", "HEAD")
-        return DataVersion(rev=rev, md5=_dvc_md5(root), path=f"data/{dataset}", rows=_count_rows(folder)), created
+        version = DataVersion(rev=rev, md5=_dvc_md5(root), path=f"data/{dataset}", rows=_count_rows(folder))
+        return version, created, False
 
 
 def resolve_rev(settings: Settings, rev: str | None) -> str:

@@ -106,6 +106,9 @@ def test_data_version_resolves_to_exact_training_rows(env, weeks, tmp_path):
     out = retrain(model="elec2", reason="manual", force=True)
     # more data lands after training; the pinned version must still give the same rows
     ingest(model="elec2", path=str(_write(weeks[30], tmp_path / "w30.csv")))
+    head = _registry_head()
+    again = ingest(model="elec2", path=str(_write(weeks[30], tmp_path / "w30-again.csv")))
+    assert again["status"] == "duplicate" and _registry_head() == head
 
     settings = get_settings()
     cl = model_registry.client(settings)
