@@ -29,7 +29,6 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ import pytest
 import yaml
 
 from evergreen.datasets import prepare_elec2, weekly_batches
+from tests.prefect_events import read_events
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_WEEKS = 10
@@ -69,33 +69,6 @@ def wait_for(what: str, probe: Callable[[], Any], timeout: float = WAIT, interva
 # ------------------------------------------------------------------------------------------ events
 
 
-def read_events(
-    api_url: str,
-    *,
-    resource_id: str | None = None,
-    names: list[str] | None = None,
-    prefix: list[str] | None = None,
-) -> list[dict[str, Any]]:
-    """Events stored by the server (REST `POST /events/filter`, every page), oldest first."""
-    flt: dict[str, Any] = {"order": "ASC"}
-    if resource_id:
-        flt["resource"] = {"id": [resource_id]}
-    if names or prefix:
-        flt["event"] = {k: v for k, v in (("name", names), ("prefix", prefix)) if v}
-    req = urllib.request.Request(
-        f"{api_url}/events/filter",
-        data=json.dumps({"filter": flt, "limit": 50}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    events: list[dict[str, Any]] = []
-    while True:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            page = json.loads(resp.read())
-        events += page["events"]
-        if not page.get("next_page"):
-            return events
-        req = urllib.request.Request(page["next_page"])
 
 
 def related_id(event: dict[str, Any], role: str) -> str | None:

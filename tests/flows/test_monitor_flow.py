@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import pytest
 import yaml
 
 from evergreen.datasets import prepare_elec2, weekly_batches
+from tests.prefect_events import read_events as stored_events
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -33,24 +33,8 @@ def _refresh_prefect() -> None:
 
 
 def read_events(api_url: str, model: str, names: list[str] | None = None) -> list[dict[str, Any]]:
-    """Events about `model` stored by the server (REST `POST /events/filter`, all pages), oldest first."""
-    flt: dict[str, Any] = {"resource": {"id": [f"evergreen.model.{model}"]}, "order": "ASC"}
-    if names:
-        flt["event"] = {"name": names}
-    req = urllib.request.Request(
-        f"{api_url}/events/filter",
-        data=json.dumps({"filter": flt, "limit": 50}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    events: list[dict[str, Any]] = []
-    while True:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            page = json.loads(resp.read())
-        events += page["events"]
-        if not page.get("next_page"):
-            return events
-        req = urllib.request.Request(page["next_page"])
+    """Events about `model` stored by the server, oldest first."""
+    return stored_events(api_url, resource_id=f"evergreen.model.{model}", names=names)
 
 
 def wait_events(
