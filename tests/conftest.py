@@ -243,6 +243,10 @@ def stack_env(tmp_path: Path):
     def _refresh_prefect() -> None:
         if "prefect.context" in sys.modules:
             sys.modules["prefect.context"].refresh_global_settings_context()
+        if "prefect.events.worker" in sys.modules:
+            # The events worker is cached without its API URL in the key: flush and stop it so the
+            # next event opens a client for the server this test points at (not a previous test's).
+            sys.modules["prefect.events.worker"].EventsWorker.drain_all(timeout=30)
 
     def set_env(
         prefect: PrefectServer | str | None = None,

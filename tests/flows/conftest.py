@@ -53,7 +53,11 @@ def prefect_harness_session() -> Iterator[str]:
 @pytest.fixture
 def prefect_harness(prefect_harness_session: str) -> Iterator[str]:
     """Point Prefect at the harness server for this test only; yields its API URL."""
+    from prefect.events.worker import EventsWorker
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     with temporary_settings(updates={PREFECT_API_URL: prefect_harness_session}):
+        EventsWorker.drain_all(timeout=30)
         yield prefect_harness_session
+        # The cached events worker keeps the harness URL; stop it so later tests get their own.
+        EventsWorker.drain_all(timeout=30)
