@@ -6,6 +6,7 @@ Point estimates come from sklearn.metrics. The bootstrap evaluates B resamples a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,6 +62,24 @@ class PairedDiff:
     n_resamples: int
 
 
+def resample_chunks(n: int, n_resamples: int, seed: int, chunk: int = 250) -> Iterator[np.ndarray]:
+    """Bootstrap index matrices (at most chunk x n each, bounding memory), deterministic by seed."""
+    rng = np.random.default_rng(seed)
+    for start in range(0, n_resamples, chunk):
+        yield rng.integers(0, n, size=(min(chunk, n_resamples - start), n))
+
+
+def percentile_ci(values: list[np.ndarray], confidence: float) -> tuple[float, float, float, int]:
+    """(mean, low, high, count) of the finite bootstrap values; NaNs (undefined resamples) are dropped."""
+    v = np.concatenate(values) if values else np.empty(0)
+    v = v[~np.isnan(v)]
+    if v.size == 0:
+        return float("nan"), float("nan"), float("nan"), 0
+    tail = (1 - confidence) / 2
+    lo, hi = np.quantile(v, [tail, 1 - tail])
+    return float(v.mean()), float(lo), float(hi), int(v.size)
+
+
 def paired_bootstrap(
     name: str,
     y: np.ndarray,
@@ -73,19 +92,9 @@ def paired_bootstrap(
     chunk: int = 250,
 ) -> PairedDiff:
     """Percentile CI of the metric difference over resamples shared by both models (deterministic by seed)."""
-    rng = np.random.default_rng(seed)
-    n = len(y)
     sign = 1.0 if HIGHER_IS_BETTER[name] else -1.0
-    diffs: list[np.ndarray] = []
-    for start in range(0, n_resamples, chunk):  # chunks bound memory at chunk x n
-        idx = rng.integers(0, n, size=(min(chunk, n_resamples - start), n))
-        diffs.append(
-            sign * (resampled_metric(name, y, challenger, idx) - resampled_metric(name, y, champion, idx))
-        )
-    d = np.concatenate(diffs)
-    d = d[~np.isnan(d)]
-    if d.size == 0:
-        return PairedDiff(float("nan"), float("nan"), float("nan"), 0)
-    alpha = (1 - confidence) / 2
-    lo, hi = np.quantile(d, [alpha, 1 - alpha])
-    return PairedDiff(float(d.mean()), float(lo), float(hi), int(d.size))
+    diffs = [
+        sign * (resampled_metric(name, y, challenger, idx) - resampled_metric(name, y, champion, idx))
+        for idx in resample_chunks(len(y), n_resamples, seed, chunk)
+    ]
+    return PairedDiff(*percentile_ci(diffs, confidence))

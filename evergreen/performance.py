@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 from scipy.stats import norm
 
-from evergreen.metrics import metric_value, resampled_metric
+from evergreen.metrics import metric_value, percentile_ci, resample_chunks, resampled_metric
 from evergreen.spec import HIGHER_IS_BETTER, PerformanceTrigger
 
 
@@ -82,19 +82,11 @@ def bootstrap_interval(
     chunk: int = 250,
 ) -> tuple[float, float, int]:
     """Percentile bootstrap CI of the metric (deterministic by seed); returns (low, high, valid resamples)."""
-    rng = np.random.default_rng(seed)
-    n = len(y)
-    vals: list[np.ndarray] = []
-    for start in range(0, n_resamples, chunk):
-        idx = rng.integers(0, n, size=(min(chunk, n_resamples - start), n))
-        vals.append(resampled_metric(metric, y, scores, idx))
-    v = np.concatenate(vals) if vals else np.empty(0)
-    v = v[~np.isnan(v)]
-    if v.size == 0:
-        return float("nan"), float("nan"), 0
-    tail = (1 - confidence) / 2
-    lo, hi = np.quantile(v, [tail, 1 - tail])
-    return float(lo), float(hi), int(v.size)
+    vals = [
+        resampled_metric(metric, y, scores, idx) for idx in resample_chunks(len(y), n_resamples, seed, chunk)
+    ]
+    _, lo, hi, used = percentile_ci(vals, confidence)
+    return lo, hi, used
 
 
 def _opt(x: float) -> float | None:
