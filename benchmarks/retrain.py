@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
-    from deployments import stack
+    import stack
 
     tmp = Path(tempfile.mkdtemp(prefix="evergreen-bench-"))
     pport, mport = stack.free_port(), stack.free_port()

@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from deployments.demo import DemoError, DemoOptions, run_demo
-        from deployments.stack import StackError
+        from stack import StackError
 
         err = Console(stderr=True, log_path=False)
         out = Console(log_path=False)

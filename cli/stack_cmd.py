@@ -16,8 +16,8 @@ def _err(msg: str) -> None:
 
 
 def _fail(exc: Exception, as_json: bool) -> None:
-    from deployments.local import StackBusyError
-    from deployments.stack import PortInUseError
+    from stack import StackBusyError
+    from stack import PortInUseError
 
     code = (
         EXIT_PORT_TAKEN
@@ -42,8 +42,8 @@ def register(app: typer.Typer) -> None:
         no_deploy: bool = typer.Option(False, "--no-deploy", help="Do not run `prefect deploy --all`."),
     ) -> None:
         """Start (or reuse) the Prefect server, MLflow server and process worker; deploy prefect.yaml."""
-        from deployments import local
-        from deployments.stack import StackError
+        from stack import local
+        from stack import StackError
 
         cfg = local.StackConfig.from_settings()
         try:
@@ -60,7 +60,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def status(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
         """Each service of the local stack: port, PID, health. Exit code 1 unless all are healthy."""
-        from deployments import local
+        from stack import local
 
         st = local.status(local.StackConfig.from_settings())
         if as_json:
@@ -73,8 +73,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def down(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
         """Stop exactly what `evergreen up` started, by PID."""
-        from deployments import local
-        from deployments.stack import StackError
+        from stack import local
+        from stack import StackError
 
         try:
             out = local.down(local.StackConfig.from_settings(), progress=_err)

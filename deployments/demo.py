@@ -36,8 +36,9 @@ from typing import Any
 
 import yaml
 
-from deployments import local, stack
-from deployments.stack import StackError
+import stack
+from stack import local
+from stack import StackError
 
 ACTIVE_STATES = {"SCHEDULED", "PENDING", "RUNNING", "CANCELLING", "PAUSED"}
 TRIGGER_EVENTS = {"evergreen.drift.detected": "drift", "evergreen.performance.degraded": "performance"}
@@ -367,7 +368,7 @@ class Champion:
 
     def refresh(self) -> str | None:
         from evergreen.settings import get_settings
-        from tasks import model_registry
+        from adapters import mlflow_registry as model_registry
 
         champ = model_registry.get_champion(model_registry.client(get_settings()), self.model)
         if champ is None:
@@ -390,7 +391,7 @@ class Champion:
 def collect_versions(model: str) -> list[dict[str, Any]]:
     """Every registered version with its lineage tags and gate report (oldest first)."""
     from evergreen.settings import get_settings
-    from tasks import model_registry
+    from adapters import mlflow_registry as model_registry
 
     settings = get_settings()
     cl = model_registry.client(settings)

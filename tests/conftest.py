@@ -44,7 +44,7 @@ from pathlib import Path
 
 import pytest
 
-from deployments import stack
+import stack
 
 START_TIMEOUT = float(os.environ.get("EVERGREEN_TEST_START_TIMEOUT", "240"))
 PG_ADMIN_DSN = os.environ.get(

@@ -238,7 +238,7 @@ class Stack:
         """Emit one Evergreen event from this (test) process, through the same helper the flows use."""
         from prefect.events.worker import EventsWorker
 
-        from tasks.events import emit
+        from adapters.prefect_api import emit
 
         ev = emit(event, self.model, payload)
         EventsWorker.drain_all(timeout=60)
@@ -248,7 +248,7 @@ class Stack:
 
     def mlflow(self):
         from evergreen.settings import get_settings
-        from tasks import model_registry
+        from adapters import mlflow_registry as model_registry
 
         return model_registry.client(get_settings())
 
@@ -264,7 +264,7 @@ class Stack:
 def _clone_champion(seed: Seed, model: str, promoted_ago: timedelta | None) -> str:
     """Register the seed's trained model under `model` with the seed version's tags; make it champion."""
     from evergreen.settings import get_settings
-    from tasks import model_registry
+    from adapters import mlflow_registry as model_registry
 
     settings = get_settings()
     cl = model_registry.client(settings)
@@ -333,7 +333,7 @@ def e2e(
     stack = Stack(
         model=model, pool=pool, api_url=prefect_backend_server.api_url, env=env, seed=e2e_seed, tmp=tmp_path
     )
-    from deployments import stack as stack_mod
+    import stack as stack_mod
 
     stack_mod.create_work_pool(prefect_backend_server.api_url, pool, env=env)
     stack.deploy_seconds = deploy(prefect_file, env)

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from deployments import stack
+import stack
 from tests.e2e.conftest import (
     ROOT,
     SEED_WEEKS,

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from deployments import stack
+import stack
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_ADMIN_DSN = os.environ.get(
@@ -80,7 +80,7 @@ def demo_env(request: pytest.FixtureRequest, tmp_path: Path):
     finally:
         state = tmp_path / "home" / "demo" / "stack.json"
         if state.exists():  # the demo failed before stopping its stack: stop it by recorded PIDs
-            from deployments import local
+            from stack import local
 
             local.down(local.StackConfig(home=state.parent))
         for db in dbs:

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from deployments import stack
+import stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from deployments import stack
+import stack
 
 REPO = Path(__file__).resolve().parents[2]
 CLEAN = (

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from deployments.stack import StackError, http_get, http_post_json
+from stack.supervisor import StackError, http_get, http_post_json
 
 TRAINING_LIMIT = "evergreen-training"
 

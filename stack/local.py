@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from deployments import limits as limits_mod
-from deployments import stack
-from deployments.stack import Service, StackError
+from stack import limits as limits_mod
+from stack import supervisor as stack
+from stack.supervisor import Service, StackError
 
 STATE_FILE = "stack.json"
 ENV_FILE = "stack.env"
