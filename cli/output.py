@@ -30,9 +30,9 @@ def fail(message: str, code: int = EXIT_ERROR, *, as_json: bool = False, extra: 
 
 def run_guarded(fn: Callable[[], T], *, as_json: bool) -> T:
     """Run a flow call; known user-facing errors become a clear message and exit code 1."""
+    from adapters.batch_files import BatchError
+    from adapters.dvc_registry import RegistryError
     from evergreen.spec import SpecError
-    from tasks.batches import BatchError
-    from tasks.data_registry import RegistryError
     from tasks.steps import ValidationFailed
 
     try:

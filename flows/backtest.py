@@ -64,7 +64,7 @@ def seed_frame(model: str) -> pd.DataFrame:
 
 def read_history(path: Path) -> pd.DataFrame:
     """A history file: csv or parquet."""
-    from tasks.batches import read_batch
+    from adapters.batch_files import read_batch
 
     return read_batch(path)
 

@@ -9,9 +9,11 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
+from adapters import batch_files as batches
+from adapters import dvc_registry as data_registry
+from adapters import mlflow_registry as model_registry
 from evergreen.settings import get_settings
 from evergreen.validation import coerce_batch
-from tasks import batches, data_registry, model_registry
 from tasks.steps import emit_event, load_model_spec, validate_frame
 
 

@@ -16,6 +16,9 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
+from adapters import batch_files as batches
+from adapters import mlflow_registry as model_registry
+from adapters.dvc_registry import RegistryError, frame_md5
 from evergreen import training
 from evergreen.drift import DriftReport, ReferenceProfile, measure_drift
 from evergreen.performance import PerformanceReport, batch_degraded, measure_performance
@@ -23,8 +26,7 @@ from evergreen.policy import drift_check
 from evergreen.settings import get_settings
 from evergreen.spec import ModelSpec
 from evergreen.validation import coerce_batch
-from tasks import batches, model_registry, monitoring
-from tasks.data_registry import RegistryError, frame_md5
+from tasks import monitoring
 from tasks.steps import emit_event, load_model_spec, publish_markdown, publish_table
 
 

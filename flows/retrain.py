@@ -16,12 +16,12 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from pydantic import BaseModel
 
+from adapters import mlflow_registry as model_registry
+from adapters.dvc_registry import frame_md5
 from evergreen import gate, training
 from evergreen.drift import build_profile
 from evergreen.metrics import metric_value
 from evergreen.settings import code_git_sha, get_settings
-from tasks import model_registry
-from tasks.data_registry import frame_md5
 from tasks.steps import (
     ValidationFailed,
     champion_scores,

@@ -7,8 +7,8 @@ from typing import Any
 from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
+from adapters import mlflow_registry as model_registry
 from evergreen.settings import get_settings
-from tasks import model_registry
 from tasks.steps import emit_event, publish_markdown
 
 

@@ -27,11 +27,12 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from adapters import dvc_registry as data_registry
+from adapters import mlflow_registry as model_registry
 from evergreen.drift import ReferenceProfile
 from evergreen.settings import Settings
 from evergreen.spec import ModelSpec
 from evergreen.validation import coerce_batch
-from tasks import data_registry, model_registry
 
 logger = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import yaml
 
+from adapters.dvc_registry import dvc_output_to_stderr
 from evergreen.datasets import prepare_elec2
 from evergreen.settings import get_settings
-from tasks.data_registry import dvc_output_to_stderr
 
 SEEDS = Path("seeds")
 

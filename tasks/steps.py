@@ -10,12 +10,13 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from adapters import dvc_registry as data_registry
+from adapters import mlflow_registry as model_registry
+from adapters.prefect_api import emit
 from evergreen import training, validation
 from evergreen.policy import Decision, cooldown_check
 from evergreen.settings import get_settings
 from evergreen.spec import ModelSpec, load_spec
-from tasks import data_registry, model_registry
-from tasks.events import emit
 
 
 class ValidationFailed(RuntimeError):

@@ -99,8 +99,8 @@ def champion(prefect_server, mlflow_server, weeks, tmp_path_factory):
 
 
 def _champion_tags(model: str) -> dict[str, str]:
+    from adapters import mlflow_registry as model_registry
     from evergreen.settings import get_settings
-    from tasks import model_registry
 
     champ = model_registry.get_champion(model_registry.client(get_settings()), model)
     assert champ is not None
@@ -252,8 +252,8 @@ def test_cli_monitor_json_prints_full_statistics(champion, weeks):
 
 def test_nothing_ingested_yet_is_reported_not_raised(champion):
     """The cron monitor of a model whose dataset is still empty completes and says so."""
+    from adapters.dvc_registry import RegistryError
     from flows.monitor import monitor
-    from tasks.data_registry import RegistryError
 
     other = f"nodata-{uuid.uuid4().hex[:6]}"
     spec = {**champion["spec"], "name": other, "data": {**champion["spec"]["data"], "path": other}}

@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from adapters import mlflow_registry as model_registry
 from evergreen.datasets import prepare_elec2, weekly_batches
 from evergreen.settings import get_settings
-from tasks import model_registry
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

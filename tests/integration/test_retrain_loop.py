@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 import yaml
 
+from adapters import dvc_registry as data_registry
+from adapters import mlflow_registry as model_registry
 from evergreen.datasets import prepare_elec2, weekly_batches
 from evergreen.settings import get_settings
 from evergreen.spec import parse_spec
 from evergreen.training import refit_rows, split
-from tasks import data_registry, model_registry
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
