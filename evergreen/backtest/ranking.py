@@ -1,0 +1,61 @@
+"""Ranking the policies of a backtest and marking the Pareto front of metric vs retrains."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from evergreen.backtest.replay import Replay
+from evergreen.backtest.results import BacktestReport, PolicyResult, _stamp
+from evergreen.spec import HIGHER_IS_BETTER
+
+
+def _score_of(p: PolicyResult, rank_by: str) -> float | None:
+    return p.mean_accuracy if rank_by == "accuracy" else p.mean_metric
+
+
+def summarize(
+    replay: Replay, results: Sequence[PolicyResult], *, rank_by: str | None = None
+) -> BacktestReport:
+    """Rank policies (best mean `rank_by`, then fewer retrains) and mark the Pareto front."""
+    metric = replay.spec.metric
+    rank_by = rank_by or metric
+    if rank_by not in ("accuracy", metric):
+        raise ValueError(f"rank_by must be 'accuracy' or the spec's metric {metric!r}, not {rank_by!r}")
+    higher = HIGHER_IS_BETTER[rank_by]
+    sign = 1.0 if higher else -1.0
+
+    def goodness(p: PolicyResult) -> float:
+        v = _score_of(p, rank_by)
+        return -math.inf if v is None else sign * v
+
+    ordered = sorted(results, key=lambda p: (-goodness(p), p.retrains, p.name))
+    ranked: list[PolicyResult] = []
+    for r, p in enumerate(ordered, start=1):
+        dominated = any(
+            goodness(q) >= goodness(p)
+            and q.retrains <= p.retrains
+            and (goodness(q), -q.retrains) != (goodness(p), -p.retrains)
+            for q in results
+        )
+        ranked.append(p.model_copy(update={"rank": r, "pareto": not dominated}))
+    by_name = {p.name: p for p in ranked}
+    policies = [by_name[p.name] for p in results]
+    front = sorted((p for p in ranked if p.pareto), key=lambda p: p.retrains)
+    tcol = replay.spec.data.time_column
+    return BacktestReport(
+        model=replay.spec.name,
+        metric=metric,
+        rank_by=rank_by,
+        batching=replay.batching,
+        warmup=replay.warmup,
+        n_batches=replay.n_batches,
+        scored_batches=replay.n_scored,
+        start=_stamp(replay.frame[tcol].iloc[0]),
+        end=_stamp(replay.frame[tcol].iloc[-1]),
+        rows=len(replay.frame),
+        marked_drifts=list(replay.marked),
+        policies=policies,
+        best=ordered[0].name if ordered else None,
+        pareto_front=[p.name for p in front],
+    )

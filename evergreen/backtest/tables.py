@@ -1,0 +1,107 @@
+"""Tables and text of a backtest report (artifacts, CLI, CSV)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from evergreen.backtest.results import BacktestReport
+
+
+def _r(x: float | None, nd: int = 4) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(float(x), nd)
+
+
+def summary_rows(report: BacktestReport) -> list[dict[str, Any]]:
+    """One row per policy, best first: the table artifact and the CLI's `--json` "table"."""
+    rows = []
+    for p in sorted(report.policies, key=lambda p: p.rank or 0):
+        rows.append(
+            {
+                "rank": p.rank,
+                "policy": p.name,
+                "trigger": p.trigger,
+                "window": p.window,
+                "gate": "on" if p.gated else "off",
+                "mean_accuracy": _r(p.mean_accuracy),
+                f"mean_{report.metric}": _r(p.mean_metric),
+                "retrains": p.retrains,
+                "promotions": p.promotions,
+                "train_seconds": _r(p.train_seconds, 2),
+                "detection_delay": _r(p.mean_detection_delay, 2),
+                "pareto": p.pareto,
+            }
+        )
+    return rows
+
+
+def per_batch_rows(report: BacktestReport) -> list[dict[str, Any]]:
+    """Long format: one row per (policy, scored batch), for the CSV."""
+    out = []
+    for p in report.policies:
+        for b in p.batches:
+            row = b.model_dump()
+            row[report.metric] = row.pop("metric")
+            out.append({"policy": p.name, **row})
+    return out
+
+
+def to_markdown(report: BacktestReport) -> str:
+    """The markdown artifact: setup, ranked table, Pareto front, detection delays."""
+    m = report.metric
+    head = (
+        f"# Policy backtest: {report.model}\n\n"
+        f"{report.scored_batches} scored {report.batching} after {report.warmup} warm-up batches "
+        f"({report.start[:10]} to {report.end[:10]}, {report.rows:,} rows). Each batch is scored by the "
+        f"champion before its labels are used. Ranked by mean {report.rank_by}, then fewer retrains.\n\n"
+    )
+    cols = [
+        "rank",
+        "policy",
+        "trigger",
+        "window",
+        "gate",
+        "mean accuracy",
+        f"mean {m}",
+        "retrains",
+        "promotions",
+        "train s",
+        "delay",
+        "Pareto",
+    ]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in summary_rows(report):
+        cells = [
+            r["rank"],
+            f"**{r['policy']}**" if r["policy"] == report.best else r["policy"],
+            r["trigger"],
+            r["window"],
+            r["gate"],
+            _fmt(r["mean_accuracy"]),
+            _fmt(r[f"mean_{m}"]),
+            r["retrains"],
+            r["promotions"],
+            _fmt(r["train_seconds"], ".1f"),
+            _fmt(r["detection_delay"], ".1f"),
+            "yes" if r["pareto"] else "",
+        ]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    front = ", ".join(report.pareto_front) or "-"
+    tail = [
+        "",
+        f"**Best:** {report.best}. **Pareto front** (mean {report.rank_by} vs retrains, fewest retrains first): {front}.",
+    ]
+    if report.marked_drifts:
+        tail.append(
+            f"\nDetection delay: batches from each marked drift ({', '.join(map(str, report.marked_drifts))}) "
+            "to the first retrain decided at or after it."
+        )
+    tail.append(
+        "\nTrain seconds are CPU seconds of the retrain fits. The gate is `evergreen.gate.decide` on the "
+        "spec's hold-out without the latency check."
+    )
+    return head + "\n".join(lines) + "\n" + "\n".join(tail) + "\n"
+
+
+def _fmt(v: float | None, spec: str = ".4f") -> str:
+    return "-" if v is None else format(v, spec)

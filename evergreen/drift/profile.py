@@ -1,0 +1,175 @@
+"""The reference profile: a training frame summarised once, at registration, for monitoring."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field
+
+SCORE_BINS = 20
+"""Fixed bins of the prediction-score histogram on [0, 1]."""
+
+
+class NumericProfile(BaseModel):
+    """Quantile bins of one numeric feature.
+
+    `edges` = [min, cut_1, ..., cut_{k-1}, max]; bin i is (edges[i], edges[i+1]] and bin 0 also
+    holds the minimum. Cuts are reference quantiles (actual data values), de-duplicated, so discrete
+    data gets one bin per atom instead of empty bins. Every bin has a positive count.
+    """
+
+    count: int = Field(description="Non-null reference rows.")
+    nulls: int = 0
+    edges: list[float] = Field(default_factory=list)
+    counts: list[int] = Field(default_factory=list)
+    mean: float | None = None
+    std: float | None = None
+    min: float | None = None
+    max: float | None = None
+
+
+class CategoricalProfile(BaseModel):
+    """Category counts of one categorical feature; keys are the values as strings."""
+
+    count: int
+    nulls: int = 0
+    frequencies: dict[str, int] = Field(default_factory=dict)
+
+
+class ReferenceProfile(BaseModel):
+    """What monitoring needs from the training data, stored with the model version (JSON)."""
+
+    version: int = 1
+    n_rows: int
+    bins: int
+    numeric: dict[str, NumericProfile] = Field(default_factory=dict)
+    categorical: dict[str, CategoricalProfile] = Field(default_factory=dict)
+    label_balance: float | None = Field(default=None, description="Share of positive labels.")
+    score_histogram: list[int] | None = Field(
+        default=None, description=f"Counts of model scores in {SCORE_BINS} equal bins on [0, 1]."
+    )
+    score_mean: float | None = None
+    metrics: dict[str, float] = Field(default_factory=dict, description="Hold-out metrics of the model.")
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+
+def _as_float(values: Any) -> np.ndarray:
+    """A float64 array with NaN for missing or non-numeric values (never raises on bad cells)."""
+    if isinstance(values, pd.Series):
+        try:
+            return values.to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError):
+            return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _finite(x: float | np.floating | None) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _numeric_profile(values: np.ndarray, bins: int) -> NumericProfile:
+    valid = values[~np.isnan(values)]
+    nulls = int(values.size - valid.size)
+    if valid.size == 0:
+        return NumericProfile(count=0, nulls=nulls)
+    valid = np.sort(valid)
+    lo, hi = float(valid[0]), float(valid[-1])
+    probs = np.linspace(0.0, 1.0, bins + 1)[1:-1]
+    cuts = np.unique(np.quantile(valid, probs, method="inverted_cdf"))
+    cuts = cuts[cuts < hi]
+    counts = np.diff(np.searchsorted(valid, cuts, side="right"), prepend=0, append=valid.size)
+    return NumericProfile(
+        count=int(valid.size),
+        nulls=nulls,
+        edges=[lo, *cuts.tolist(), hi],
+        counts=counts.astype(int).tolist(),
+        mean=float(valid.mean()),
+        std=float(valid.std(ddof=1)) if valid.size > 1 else 0.0,
+        min=lo,
+        max=hi,
+    )
+
+
+def _key(value: Any) -> str:
+    """A category's key: str(value), with integral floats written as ints (1.0 -> "1").
+
+    An integer column with nulls arrives as float64, so this keeps its batches matching the profile.
+    """
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _category_counts(series: pd.Series) -> tuple[dict[str, int], int]:
+    """Counts keyed by _key(value), and the null count (one hash pass over the column)."""
+    nulls = int(series.isna().sum())
+    vc = series.value_counts(dropna=True)
+    out: dict[str, int] = {}
+    for key, n in zip(vc.index, vc.to_numpy(), strict=True):
+        k = _key(key)
+        out[k] = out.get(k, 0) + int(n)
+    return out, nulls
+
+
+def score_histogram(scores: np.ndarray) -> np.ndarray:
+    """Counts of scores in SCORE_BINS equal bins on [0, 1] (values outside are clipped in)."""
+    s = _as_float(scores)
+    s = s[~np.isnan(s)]
+    idx = np.clip((s * SCORE_BINS).astype(np.int64, copy=False), 0, SCORE_BINS - 1)
+    return np.bincount(idx, minlength=SCORE_BINS)
+
+
+def build_profile(
+    frame: pd.DataFrame,
+    numeric: list[str],
+    categorical: list[str],
+    *,
+    bins: int = 100,
+    labels: np.ndarray | None = None,
+    scores: np.ndarray | None = None,
+    metrics: dict[str, float] | None = None,
+) -> ReferenceProfile:
+    """Summarise a training frame (and the model's scores on it) into a reference profile."""
+    if bins < 2:
+        raise ValueError("bins must be at least 2")
+    missing = [c for c in [*numeric, *categorical] if c not in frame.columns]
+    if missing:
+        raise ValueError(f"columns not in the frame: {missing}")
+    num = {c: _numeric_profile(_as_float(frame[c]), bins) for c in numeric}
+    cat: dict[str, CategoricalProfile] = {}
+    for c in categorical:
+        freq, nulls = _category_counts(frame[c])
+        cat[c] = CategoricalProfile(count=int(len(frame) - nulls), nulls=nulls, frequencies=freq)
+    balance = None
+    if labels is not None:
+        y = _as_float(labels)
+        y = y[~np.isnan(y)]
+        balance = float((y > 0).mean()) if y.size else None
+    hist = None
+    score_mean = None
+    if scores is not None:
+        hist = score_histogram(scores).astype(int).tolist()
+        s = _as_float(scores)
+        score_mean = _finite(np.nanmean(s)) if np.any(~np.isnan(s)) else None
+    return ReferenceProfile(
+        n_rows=len(frame),
+        bins=bins,
+        numeric=num,
+        categorical=cat,
+        label_balance=balance,
+        score_histogram=hist,
+        score_mean=score_mean,
+        metrics={k: float(v) for k, v in (metrics or {}).items()},
+    )
