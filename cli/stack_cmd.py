@@ -16,8 +16,7 @@ def _err(msg: str) -> None:
 
 
 def _fail(exc: Exception, as_json: bool) -> None:
-    from stack import StackBusyError
-    from stack import PortInUseError
+    from stack import PortInUseError, StackBusyError
 
     code = (
         EXIT_PORT_TAKEN
@@ -42,8 +41,7 @@ def register(app: typer.Typer) -> None:
         no_deploy: bool = typer.Option(False, "--no-deploy", help="Do not run `prefect deploy --all`."),
     ) -> None:
         """Start (or reuse) the Prefect server, MLflow server and process worker; deploy prefect.yaml."""
-        from stack import local
-        from stack import StackError
+        from stack import StackError, local
 
         cfg = local.StackConfig.from_settings()
         try:
@@ -73,8 +71,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def down(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
         """Stop exactly what `evergreen up` started, by PID."""
-        from stack import local
-        from stack import StackError
+        from stack import StackError, local
 
         try:
             out = local.down(local.StackConfig.from_settings(), progress=_err)

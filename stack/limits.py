@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from stack.supervisor import StackError, http_get, http_post_json
+from stack.errors import StackError
+from stack.net import http_get, http_post_json
 
 TRAINING_LIMIT = "evergreen-training"
 

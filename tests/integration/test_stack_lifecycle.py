@@ -261,4 +261,4 @@ def test_database_urls():
     assert stack.asyncpg_url("postgresql://u@h:5432/db") == "postgresql+asyncpg://u@h:5432/db"
     assert stack.mlflow_pg_url("postgresql+asyncpg://u@h/db") == "postgresql+psycopg2://u@h/db"
     assert stack.mlflow_pg_url("sqlite:///x.db") == "sqlite:///x.db"
-    assert stack._redact("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
+    assert stack.redact("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"

@@ -1,0 +1,81 @@
+"""`prefect --no-prompt deploy --all` for `evergreen up`, run in the background while MLflow starts."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from stack.config import StackConfig, child_env
+from stack.processes import stop_pid
+from stack.services import bin_path
+
+Progress = Callable[[str], None]
+
+
+def deployment_pools(prefect_yaml: Path) -> set[str]:
+    """Work pool names the deployments in a prefect.yaml use (templated names are skipped)."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(prefect_yaml.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return set()
+    pools = set()
+    for dep in doc.get("deployments") or []:
+        name = ((dep or {}).get("work_pool") or {}).get("name")
+        if isinstance(name, str) and "{{" not in name:
+            pools.add(name)
+    return pools
+
+
+def start_deploy(
+    cfg: StackConfig, env: dict[str, str], deploy: bool, progress: Progress
+) -> tuple[subprocess.Popen | None, dict[str, Any]]:
+    """Start the deploy (or say why it is skipped); `finish_deploy` waits for it."""
+    root = cfg.project_root
+    if not deploy:
+        return None, {"status": "skipped", "reason": "--no-deploy"}
+    if root is None or not (root / "prefect.yaml").is_file():
+        progress(f"warning: no prefect.yaml in {root}; skipping deploy")
+        return None, {"status": "skipped", "reason": f"no prefect.yaml in {root}"}
+    for pool in sorted(deployment_pools(root / "prefect.yaml") - {cfg.work_pool}):
+        progress(
+            f"warning: prefect.yaml deploys to work pool {pool!r} but the worker polls {cfg.work_pool!r} "
+            "(EVERGREEN_WORK_POOL); those runs will wait for another worker"
+        )
+    log = cfg.logs_dir / "deploy.log"
+    progress(f"deploying {root / 'prefect.yaml'} (log {log})")
+    with open(log, "ab") as fh:
+        fh.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} prefect --no-prompt deploy --all\n".encode())
+        fh.flush()
+        proc = subprocess.Popen(
+            [bin_path("prefect"), "--no-prompt", "deploy", "--all"],
+            cwd=str(root),
+            env=child_env(cfg, env),
+            stdin=subprocess.DEVNULL,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return proc, {"status": "running", "log": str(log), "t0": time.monotonic()}
+
+
+def finish_deploy(
+    cfg: StackConfig, proc: subprocess.Popen | None, info: dict[str, Any], progress: Progress
+) -> dict[str, Any]:
+    """Wait for the deploy started by `start_deploy`; record its exit code and duration."""
+    if proc is None:
+        return info
+    t0 = info.pop("t0")
+    try:
+        rc = proc.wait(timeout=max(60.0, cfg.start_timeout * 2))
+    except subprocess.TimeoutExpired:
+        stop_pid(proc.pid, proc=proc)
+        rc = -1
+    info.update({"returncode": rc, "seconds": round(time.monotonic() - t0, 2)})
+    info["status"] = "deployed" if rc == 0 else "failed"
+    progress(f"deploy {info['status']} in {info['seconds']:.1f}s")
+    return info

@@ -1,0 +1,211 @@
+"""`evergreen up`: start or reuse the Prefect server, MLflow server and worker, then deploy.
+
+Steps: reuse what the state file records and still runs; check every port before starting anything;
+spawn both servers (their health waits overlap); once Prefect answers, create the concurrency limits
+and start the worker; deploy while MLflow finishes starting. On any failure, stop what this run
+started. No prefect import: subprocesses and HTTP only. No printing: progress goes to a callback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from stack import limits as limits_mod
+from stack.config import StackConfig, child_env, client_env, write_env_file
+from stack.deploy import finish_deploy, start_deploy
+from stack.errors import DeployError
+from stack.mlflow_server import start_mlflow_server
+from stack.net import HOST, ensure_port_free
+from stack.postgres import ensure_pg_database
+from stack.prefect_server import start_prefect_server
+from stack.prefect_worker import start_prefect_worker, worker_probe
+from stack.services import Service, tail, wait_healthy
+from stack.state import load_state, save_state, services_from_state, stack_lock, state_doc
+
+Progress = Callable[[str], None]
+PORT_SETTINGS = {
+    "prefect-server": ("EVERGREEN_PREFECT_PORT", "Prefect server"),
+    "mlflow-server": ("EVERGREEN_MLFLOW_PORT", "MLflow server"),
+}
+
+
+def _noop(_: str) -> None:
+    return None
+
+
+@dataclass
+class _Run:
+    """One `up`: the services (reused + started), what was started (to undo on failure), the actions."""
+
+    cfg: StackConfig
+    progress: Progress
+    services: dict[str, Service] = field(default_factory=dict)
+    started: list[Service] = field(default_factory=list)
+    actions: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_state(cls, cfg: StackConfig, progress: Progress) -> _Run:
+        """Reuse every recorded service that still runs; report the ones that are gone."""
+        old = services_from_state(load_state(cfg.home))
+        running = {n: s for n, s in old.items() if s.alive()}
+        for n in sorted(set(old) - set(running)):
+            progress(f"{n}: recorded pid {old[n].pid} is gone; starting a new one")
+        return cls(cfg, progress, services=running, actions={n: "reused" for n in running})
+
+    def port_of(self, name: str) -> int:
+        return self.cfg.prefect_port if name == "prefect-server" else self.cfg.mlflow_port
+
+    def record(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        st = state_doc(self.cfg.home, self.cfg.project_root, self.services, extra)
+        save_state(self.cfg.home, st)
+        return st
+
+    def add(self, svc: Service) -> Service:
+        self.services[svc.name] = svc
+        self.started.append(svc)
+        self.actions[svc.name] = "started"
+        return svc
+
+    def undo(self) -> None:
+        """Stop what this run started (newest first) and record what is left."""
+        for svc in reversed(self.started):
+            with contextlib.suppress(Exception):
+                svc.stop()
+            self.services = {n: s for n, s in self.services.items() if s is not svc}
+        self.record({"error": "last `up` failed; see logs"})
+
+
+def _check_ports(run: _Run) -> None:
+    """Every port we are about to bind must be free before anything starts."""
+    for name, (setting, what) in PORT_SETTINGS.items():
+        svc = run.services.get(name)
+        if svc is None:
+            ensure_port_free(run.port_of(name), setting, what)
+        elif svc.port != run.port_of(name):
+            run.progress(
+                f"{name}: already running on port {svc.port}; requested port {run.port_of(name)} "
+                "ignored (run `down` first)"
+            )
+
+
+def _start_servers(run: _Run) -> None:
+    """Spawn the missing servers without waiting: their health waits overlap later."""
+    cfg, progress = run.cfg, run.progress
+    if "prefect-server" not in run.services:
+        pg = (cfg.prefect_database_url or "").startswith("postgresql")
+        if pg and ensure_pg_database(str(cfg.prefect_database_url), extensions=("pg_trgm",)):
+            progress("created the Prefect PostgreSQL database")
+        progress(f"starting Prefect server on {HOST}:{cfg.prefect_port}")
+        run.add(
+            start_prefect_server(
+                cfg.prefect_port,
+                cfg.prefect_home,
+                database_url=cfg.prefect_database_url,
+                log_path=cfg.logs_dir / "prefect-server.log",
+                env=child_env(cfg, {}),
+                wait=False,
+            )
+        )
+    if "mlflow-server" not in run.services:
+        if cfg.mlflow_backend.startswith("postgres") and ensure_pg_database(cfg.mlflow_backend):
+            progress("created the MLflow PostgreSQL database")
+        progress(f"starting MLflow server on {HOST}:{cfg.mlflow_port}")
+        run.add(
+            start_mlflow_server(
+                cfg.mlflow_port,
+                backend_store_uri=cfg.mlflow_backend,
+                artifacts_destination=cfg.mlflow_artifacts_destination,
+                log_path=cfg.logs_dir / "mlflow-server.log",
+                env=child_env(cfg, {}),
+                wait=False,
+            )
+        )
+    run.record()
+
+
+def _start_worker(run: _Run, api_url: str, env: dict[str, str]) -> None:
+    cfg = run.cfg
+    if "prefect-worker" in run.services:
+        return
+    run.progress(f"starting process worker for pool {cfg.work_pool!r}")
+    run.add(
+        start_prefect_worker(
+            api_url,
+            cfg.work_pool,
+            log_path=cfg.logs_dir / "prefect-worker.log",
+            cwd=cfg.project_root,
+            env=child_env(cfg, env),
+            query_seconds=cfg.worker_query_seconds,
+            name=f"evergreen-worker-{cfg.work_pool}",
+            create_pool=False,  # `prefect worker start --type process` creates it: saves a CLI start
+            wait=False,
+        )
+    )
+    run.record()
+
+
+def _wait(svc: Service, cfg: StackConfig, progress: Progress) -> None:
+    if svc._proc is None:  # reused: still give it time in case it is starting
+        if svc.name == "prefect-worker" and svc._probe is None:
+            worker_probe(svc)
+        wait_healthy(svc, timeout=cfg.start_timeout, check=svc._probe)
+        return
+    secs = svc.wait_healthy(cfg.start_timeout)
+    progress(f"{svc.name} healthy after {secs:.1f}s (pid {svc.pid})")
+
+
+def _bring_up(run: _Run, deploy: bool) -> dict[str, Any]:
+    """Start servers, then limits + worker once Prefect answers, deploy while MLflow finishes."""
+    cfg, progress = run.cfg, run.progress
+    _start_servers(run)
+    prefect_svc, mlflow_svc = run.services["prefect-server"], run.services["mlflow-server"]
+    api_url = f"{prefect_svc.url}/api"
+    env = client_env(cfg, api_url, mlflow_svc.url or cfg.mlflow_url)
+    _wait(prefect_svc, cfg, progress)
+    limit_actions = limits_mod.ensure_limits(api_url, limits_mod.desired_limits(cfg.models_dir))
+    _start_worker(run, api_url, env)
+    _wait(run.services["prefect-worker"], cfg, progress)  # the pool exists once the worker is online
+    deploy_proc, deploy_info = start_deploy(cfg, env, deploy, progress)
+    _wait(mlflow_svc, cfg, progress)
+    return {
+        "urls": {"prefect_ui": prefect_svc.url, "prefect_api": api_url, "mlflow_ui": mlflow_svc.url},
+        "env": env,
+        "logs_dir": str(cfg.logs_dir),
+        "work_pool": cfg.work_pool,
+        "limits": limit_actions,
+        "deploy": finish_deploy(cfg, deploy_proc, deploy_info, progress),
+    }
+
+
+def up(cfg: StackConfig, *, deploy: bool = True, progress: Progress = _noop) -> dict[str, Any]:
+    """Start or reuse every service, deploy, and return the recorded state (plus `actions`)."""
+    cfg.home.mkdir(parents=True, exist_ok=True)
+    cfg.logs_dir.mkdir(parents=True, exist_ok=True)
+    with stack_lock(cfg.home):
+        return _up_locked(cfg, deploy=deploy, progress=progress)
+
+
+def _up_locked(cfg: StackConfig, *, deploy: bool, progress: Progress) -> dict[str, Any]:
+    t_start = time.monotonic()
+    run = _Run.from_state(cfg, progress)
+    _check_ports(run)
+    try:
+        extra = _bring_up(run, deploy)
+    except BaseException:
+        run.undo()
+        raise
+    extra["env_file"] = str(write_env_file(cfg, extra["env"]))
+    st = run.record(extra)
+    st["actions"] = run.actions
+    st["up_seconds"] = round(time.monotonic() - t_start, 2)
+    dep = extra["deploy"]
+    if dep.get("status") == "failed":
+        raise DeployError(
+            f"`prefect deploy` failed (exit {dep.get('returncode')}); services are up. "
+            f"Log {dep.get('log')}:\n{tail(dep.get('log'), 30)}"
+        )
+    return st
