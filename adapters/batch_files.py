@@ -38,6 +38,11 @@ def quarantine(path: Path, model: str, report: dict[str, Any], root: Path) -> tu
     target = folder / f"{stamp}-{path.name}"
     shutil.move(str(path), target)
     report_path = target.with_name(target.name + ".report.json")
-    report_path.write_text(json.dumps({"model": model, "source": str(path), "quarantined_at": stamp,
-                                       "file": str(target), **report}, indent=2, default=str))
+    report_path.write_text(
+        json.dumps(
+            {"model": model, "source": str(path), "quarantined_at": stamp, "file": str(target), **report},
+            indent=2,
+            default=str,
+        )
+    )
     return target, report_path

@@ -68,10 +68,17 @@ def _git(repo: Path, *args: str, settings: Settings | None = None) -> str:
     ident: list[str] = []
     if settings is not None:
         # A fresh machine may have no git identity; registry commits carry their own.
-        ident = ["-c", f"user.name={settings.git_author_name}", "-c", f"user.email={settings.git_author_email}"]
+        ident = [
+            "-c",
+            f"user.name={settings.git_author_name}",
+            "-c",
+            f"user.email={settings.git_author_email}",
+        ]
     out = subprocess.run(["git", *ident, *args], cwd=repo, capture_output=True, text=True)
     if out.returncode != 0:
-        raise RegistryError(f"git {' '.join(args)} failed in {repo}: {out.stderr.strip() or out.stdout.strip()}")
+        raise RegistryError(
+            f"git {' '.join(args)} failed in {repo}: {out.stderr.strip() or out.stdout.strip()}"
+        )
     return out.stdout.strip()
 
 
@@ -85,7 +92,9 @@ def ensure_registry(settings: Settings) -> Path:
 
     url = settings.registry_path
     if not _is_local(url):
-        raise RegistryError(f"ingest needs a local clone of the registry; got {url!r} (clone it, then set EVERGREEN_DATA_REPO)")
+        raise RegistryError(
+            f"ingest needs a local clone of the registry; got {url!r} (clone it, then set EVERGREEN_DATA_REPO)"
+        )
     root = Path(url)
     if (root / ".dvc").is_dir() and (root / ".git").exists():
         return root
@@ -102,7 +111,9 @@ def ensure_registry(settings: Settings) -> Path:
         conf["remote"]["storage"] = {"url": remote}
         conf["core"]["autostage"] = True
     (root / "data").mkdir(exist_ok=True)
-    (root / "README.md").write_text("Evergreen data registry: data/ is tracked by data.dvc. Written by `evergreen ingest`.\n")
+    (root / "README.md").write_text(
+        "Evergreen data registry: data/ is tracked by data.dvc. Written by `evergreen ingest`.\n"
+    )
     _git(root, "add", "-A")
     _git(root, "commit", "-q", "-m", "Initialise Evergreen data registry", settings=settings)
     logger.info("created data registry at %s with DVC remote %s", root, remote)
@@ -159,7 +170,9 @@ def resolve_rev(settings: Settings, rev: str | None) -> str:
     url = settings.registry_path
     if _is_local(url):
         if not (Path(url) / ".git").exists():
-            raise RegistryError(f"no data registry at {url}: ingest a batch first (evergreen ingest MODEL FILE)")
+            raise RegistryError(
+                f"no data registry at {url}: ingest a batch first (evergreen ingest MODEL FILE)"
+            )
         return _git(Path(url), "rev-parse", "--verify", f"{rev or 'HEAD'}^{{commit}}")
     out = subprocess.run(["git", "ls-remote", url, rev or "HEAD"], capture_output=True, text=True)
     if out.returncode != 0 or not out.stdout.strip():
@@ -169,7 +182,9 @@ def resolve_rev(settings: Settings, rev: str | None) -> str:
     return out.stdout.split()[0]
 
 
-def read_dataset(settings: Settings, dataset: str, rev: str | None = None) -> tuple[pd.DataFrame, DataVersion]:
+def read_dataset(
+    settings: Settings, dataset: str, rev: str | None = None
+) -> tuple[pd.DataFrame, DataVersion]:
     """All rows of a dataset at a pinned registry rev, read through DVCFileSystem (cache, then remote)."""
     from dvc.api import DVCFileSystem
 
@@ -178,10 +193,14 @@ def read_dataset(settings: Settings, dataset: str, rev: str | None = None) -> tu
     try:
         meta = yaml.safe_load(fs.read_text("data.dvc"))
     except FileNotFoundError:
-        raise RegistryError(f"registry rev {sha[:12]} has no data.dvc: nothing has been ingested yet") from None
+        raise RegistryError(
+            f"registry rev {sha[:12]} has no data.dvc: nothing has been ingested yet"
+        ) from None
     folder = f"data/{dataset}"
     if not fs.exists(folder):
-        raise RegistryError(f"registry rev {sha[:12]} has no dataset {folder!r}: ingest a batch for this model first")
+        raise RegistryError(
+            f"registry rev {sha[:12]} has no dataset {folder!r}: ingest a batch for this model first"
+        )
     parts = sorted(p for p in fs.find(folder) if p.endswith(".parquet"))
     frames = [pd.read_parquet(io.BytesIO(fs.read_bytes(p))) for p in parts]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -6,7 +6,6 @@ MLflow keeps no alias history, so each alias move is also written as version tag
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from evergreen.lineage import as_tag as as_tag  # re-exported: tag formatting lives in the core
 from evergreen.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def log_run(
     pipeline: Any,
     example: pd.DataFrame,
     params: dict[str, Any],
-    metrics: dict[str, float],
+    metrics: dict[str, float | None],
     artifacts: dict[str, str],
     run_name: str,
     tags: dict[str, str],
@@ -149,7 +149,9 @@ def _trusted_types(pipeline: Any) -> list[str]:
     return list(skops.io.get_untrusted_types(data=skops.io.dumps(pipeline)))
 
 
-def register_version(settings: Settings, name: str, logged: LoggedRun, tags: dict[str, str], description: str) -> str:
+def register_version(
+    settings: Settings, name: str, logged: LoggedRun, tags: dict[str, str], description: str
+) -> str:
     """Create a new model version (always, passed or not) and return its number."""
     cl = client(settings)
     from mlflow.exceptions import MlflowException
@@ -172,7 +174,27 @@ def delete_version(settings: Settings, name: str, version: str) -> None:
     cl.delete_model_version(name, version)
 
 
-def set_alias(settings: Settings, name: str, alias: str, version: str, *, reason: str, previous: str | None) -> str:
+def undo_registration(settings: Settings, name: str, version: str, previous: str | None) -> None:
+    """Delete a version whose alias move failed and point `champion` back at `previous` (if any)."""
+    delete_version(settings, name, version)
+    if previous:
+        client(settings).set_registered_model_alias(name, CHAMPION, previous)
+
+
+def has_version(settings: Settings, name: str, version: str) -> bool:
+    """Whether `name` has a registered version `version`."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client(settings).get_model_version(name, version)
+    except MlflowException:
+        return False
+    return True
+
+
+def set_alias(
+    settings: Settings, name: str, alias: str, version: str, *, reason: str, previous: str | None
+) -> str:
     """Move an alias and record the move on the version (MLflow keeps no alias history)."""
     cl = client(settings)
     now = datetime.now(UTC).isoformat()
@@ -198,9 +220,3 @@ def load_artifact_text(settings: Settings, run_id: str, path: str) -> str:
 
     client(settings)
     return mlflow.artifacts.load_text(f"runs:/{run_id}/{path}")
-
-
-def as_tag(value: Any) -> str:
-    """MLflow tag values are strings (max 5000 chars here): JSON for structures."""
-    text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
-    return text[:5000]

@@ -17,7 +17,9 @@ class EventNotEmitted(RuntimeError):
     """emit_event returned None: the event was dropped (bad labels, or events disabled)."""
 
 
-def emit(event: str, model: str, payload: dict[str, Any], labels: dict[str, str] | None = None) -> PrefectEvent:
+def emit(
+    event: str, model: str, payload: dict[str, Any], labels: dict[str, str] | None = None
+) -> PrefectEvent:
     """Emit one Evergreen event and fail loudly if Prefect dropped it."""
     try:
         name = Event(event)
@@ -25,7 +27,9 @@ def emit(event: str, model: str, payload: dict[str, Any], labels: dict[str, str]
         raise ValueError(f"unknown Evergreen event {event!r}") from None
     ev = emit_event(event=name.value, resource=resource(model, labels), payload={"model": model, **payload})
     if ev is None:
-        raise EventNotEmitted(f"{name.value} for {model} was not emitted (check PREFECT_API_URL and event labels)")
+        raise EventNotEmitted(
+            f"{name.value} for {model} was not emitted (check PREFECT_API_URL and event labels)"
+        )
     return ev
 
 

@@ -21,7 +21,9 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
-def fail(message: str, code: int = EXIT_ERROR, *, as_json: bool = False, extra: dict[str, Any] | None = None) -> None:
+def fail(
+    message: str, code: int = EXIT_ERROR, *, as_json: bool = False, extra: dict[str, Any] | None = None
+) -> None:
     if as_json:
         print_json({"status": "error", "error": message, **(extra or {})})
     typer.secho(f"error: {message}", err=True, fg="red")
@@ -33,7 +35,7 @@ def run_guarded(fn: Callable[[], T], *, as_json: bool) -> T:
     from adapters.batch_files import BatchError
     from adapters.dvc_registry import RegistryError
     from evergreen.spec import SpecError
-    from tasks.steps import ValidationFailed
+    from tasks.data import ValidationFailed
 
     try:
         return fn()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any, cast
 
 import typer
 
@@ -16,7 +17,9 @@ def register(app: typer.Typer) -> None:
 def retrain(
     model: str = typer.Argument(..., help="Model name: models/<model>.yaml."),
     rev: str = typer.Option(None, "--rev", help="Data registry git rev to train on (default: HEAD)."),
-    reason: str = typer.Option("manual", "--reason", help="manual|schedule|drift|performance|volume|backfill"),
+    reason: str = typer.Option(
+        "manual", "--reason", help="manual|schedule|drift|performance|volume|backfill"
+    ),
     force: bool = typer.Option(False, "--force", help="Train even inside the cooldown."),
     override: list[str] = typer.Option(
         [], "--set", help="Spec override KEY=JSON, e.g. --set training.window.kind='\"all\"'. Repeatable."
@@ -24,9 +27,10 @@ def retrain(
     json_out: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
     """Train, gate and register a new version. Exit 0 whether promoted, rejected or skipped; 1 on error."""
+    from flows.retrain import Reason
     from flows.retrain import retrain as retrain_flow
 
-    overrides = {}
+    overrides: dict[str, Any] = {}
     for item in override:
         key, _, raw = item.partition("=")
         try:
@@ -34,7 +38,14 @@ def retrain(
         except json.JSONDecodeError:
             overrides[key] = raw
     result = run_guarded(
-        lambda: retrain_flow(model=model, reason=reason, data_rev=rev, force=force, overrides=overrides or None),
+        lambda: retrain_flow(
+            model=model,
+            # The flow validates its parameters: an unknown reason fails there, as before.
+            reason=cast(Reason, reason),
+            data_rev=rev,
+            force=force,
+            overrides=overrides or None,
+        ),
         as_json=json_out,
     )
     if json_out:

@@ -7,6 +7,10 @@ automations and the demo match these names, so they are part of the public inter
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
+
+from evergreen.gate import GateDecision
+from evergreen.policy import Decision
 
 
 class Event(StrEnum):
@@ -37,3 +41,88 @@ def resource_id(model: str) -> str:
 def resource(model: str, labels: dict[str, str] | None = None) -> dict[str, str]:
     """The event resource. Extra labels let triggers `match:` on facts (payloads cannot be matched)."""
     return {"prefect.resource.id": resource_id(model), "prefect.resource.name": model, **(labels or {})}
+
+
+# Payload builders: the flows hand in what they decided; these fix each event's keys in one place
+# (automation templates and the demo read them). `model` is added by the emitter.
+
+
+def retrain_skipped(
+    decision: Decision, requested_reason: str, trigger_event_id: str | None
+) -> dict[str, Any]:
+    """`evergreen.retrain.skipped`: the policy (e.g. cooldown) said no."""
+    return {
+        "reason": decision.reason,
+        "detail": decision.detail,
+        "requested_reason": requested_reason,
+        "trigger_event_id": trigger_event_id or "",
+    }
+
+
+def model_verdict(
+    *,
+    version: str,
+    reason: str,
+    trigger_event_id: str | None,
+    data_version: str,
+    verdict: GateDecision,
+    champion_version: str | None,
+    previous_champion: str | None,
+) -> dict[str, Any]:
+    """`evergreen.model.registered` and `.promoted`/`.rejected`: the gate's verdict on a new version."""
+    return {
+        "version": version,
+        "reason": reason,
+        "trigger_event_id": trigger_event_id or "",
+        "data_version": data_version,
+        "metric": verdict.metric,
+        "challenger": verdict.challenger,
+        "champion": verdict.champion,
+        "ci_low": verdict.ci_low,
+        "ci_high": verdict.ci_high,
+        "passed": verdict.passed,
+        "champion_version": champion_version or "",
+        "previous_champion": previous_champion or "",
+        "summary": verdict.summary,
+    }
+
+
+def verdict_event(passed: bool) -> Event:
+    return Event.MODEL_PROMOTED if passed else Event.MODEL_REJECTED
+
+
+def data_rejected(
+    source: str, rows: int, quarantined_to: str, report: str, failures: list[str]
+) -> dict[str, Any]:
+    """`evergreen.data.rejected`: a batch failed validation and was quarantined."""
+    return {
+        "source": source,
+        "rows": rows,
+        "quarantined_to": quarantined_to,
+        "report": report,
+        "failures": failures,
+    }
+
+
+INGESTED_KEYS = (
+    "model",
+    "source",
+    "rows",
+    "data_version",
+    "data_rev",
+    "total_rows",
+    "dataset_created",
+    "new_rows_since_champion",
+    "new_share",
+    "volume_threshold_met",
+)
+
+
+def data_ingested(outcome: dict[str, Any], min_new_share: float) -> dict[str, Any]:
+    """`evergreen.data.ingested`: the new data version and the volume rule's inputs and verdict."""
+    return {**{k: outcome[k] for k in INGESTED_KEYS}, "volume_min_new_share": min_new_share}
+
+
+def volume_labels(met: bool) -> dict[str, str]:
+    """Resource labels of `evergreen.data.ingested` (triggers match labels, not payload numbers)."""
+    return {VOLUME_LABEL: str(met).lower()}

@@ -1,4 +1,7 @@
-"""The rollback flow: move `champion` back to an earlier version, with an audit trail (tags + event)."""
+"""The rollback flow: find the target -> move `champion` back -> record the move -> announce.
+
+The audit trail is version tags (MLflow keeps no alias history), an event and an artifact.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +10,12 @@ from typing import Any
 from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
-from adapters import mlflow_registry as model_registry
-from evergreen.settings import get_settings
-from tasks.steps import emit_event, publish_markdown
+from evergreen.artifacts import artifact_key
+from evergreen.events import Event
+from tasks.announce import emit_event, publish_markdown
+from tasks.registry import RollbackError, move_champion_back, rollback_target
 
-
-class RollbackError(ValueError):
-    """The rollback target does not exist or is already the champion."""
+__all__ = ["RollbackError", "RollbackOutcome", "rollback"]
 
 
 class RollbackOutcome(BaseModel):
@@ -27,34 +29,14 @@ class RollbackOutcome(BaseModel):
 @flow(name="rollback", log_prints=False)
 def rollback(model: str, to_version: str | None = None, reason: str = "manual rollback") -> dict[str, Any]:
     """Point `champion` at `to_version` (default: the version the current champion replaced)."""
-    log = get_run_logger()
-    settings = get_settings()
-    cl = model_registry.client(settings)
-    current = model_registry.get_champion(cl, model)
-    if current is None:
-        raise RollbackError(f"{model} has no champion to roll back")
-    target = to_version or current.tags.get("replaced_version") or ""
-    if not target:
-        raise RollbackError(f"{model} v{current.version} replaced no earlier champion; pass --to VERSION")
-    if target == current.version:
-        raise RollbackError(f"{model} v{target} is already the champion")
-    from mlflow.exceptions import MlflowException
-
-    try:
-        cl.get_model_version(model, target)
-    except MlflowException:
-        raise RollbackError(f"{model} has no version {target}") from None
-    at = model_registry.set_alias(
-        settings, model, model_registry.CHAMPION, target, reason=f"rollback: {reason}", previous=current.version
-    )
-    model_registry.tag_version(settings, model, target, {"rolled_back_from": current.version})
-    model_registry.tag_version(settings, model, current.version, {"rolled_back_at": at, "rollback_reason": reason})
-    out = RollbackOutcome(model=model, from_version=current.version, to_version=target, reason=reason, at=at)
-    emit_event("evergreen.model.rolled-back", model, out.model_dump())
+    current, target = rollback_target(model, to_version)
+    at = move_champion_back(model, current, target, reason)
+    out = RollbackOutcome(model=model, from_version=current, to_version=target, reason=reason, at=at)
+    emit_event(Event.MODEL_ROLLED_BACK, model, out.model_dump())
     publish_markdown(
-        f"rollback-{model}".lower().replace("_", "-"),
-        f"# Rollback: {model}\n\n`champion` moved from v{current.version} to v{target} at {at}.\n\nReason: {reason}\n",
-        f"{model}: champion v{current.version} -> v{target}",
+        artifact_key("rollback", model),
+        f"# Rollback: {model}\n\n`champion` moved from v{current} to v{target} at {at}.\n\nReason: {reason}\n",
+        f"{model}: champion v{current} -> v{target}",
     )
-    log.info("rolled %s back from v%s to v%s", model, current.version, target)
+    get_run_logger().info("rolled %s back from v%s to v%s", model, current, target)
     return out.model_dump()

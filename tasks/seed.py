@@ -43,5 +43,10 @@ def build_seed(out: Path = Path("data")) -> dict[str, Any]:
         repo.add(str(out.resolve()))
         repo.push()
     after = _md5(root / "data.dvc")
-    return {"path": str(target), "rows": len(frame), "md5": after, "matches_data_dvc": before == after,
-            "remote": str(remote)}
+    return {
+        "path": str(target),
+        "rows": len(frame),
+        "md5": after,
+        "matches_data_dvc": before == after,
+        "remote": str(remote),
+    }

@@ -1,0 +1,106 @@
+"""Training tasks: fit the challenger, score it against the champion on the hold-out, gate, refit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from adapters import mlflow_registry
+from evergreen import gate, training
+from evergreen.metrics import metric_value
+from evergreen.settings import get_settings
+from evergreen.spec import ModelSpec
+
+HOLDOUT_METRICS = ("roc_auc", "accuracy", "logloss")
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A fitted pipeline and the rows it learned from; `seconds` adds up fit and refit."""
+
+    pipeline: Any
+    rows: pd.DataFrame
+    seconds: float
+    refit: bool = False
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Challenger and champion scores on the same hold-out, plus the challenger's latency."""
+
+    y: np.ndarray
+    challenger: np.ndarray
+    champion: np.ndarray | None
+    champion_version: str | None
+    latency_p95_ms: float
+    holdout_metrics: dict[str, float]
+
+
+@task(cache_policy=NO_CACHE)
+def train_model(spec: ModelSpec, train: pd.DataFrame, weights: Any = None) -> tuple[Any, float]:
+    model, seconds = training.fit(spec, train, weights)
+    get_run_logger().info("trained on %s rows in %.2fs", len(train), seconds)
+    return model, seconds
+
+
+@task(cache_policy=NO_CACHE)
+def train_challenger(spec: ModelSpec, split: training.Split) -> Trained:
+    """Fit on the training rows only, so the gate judges it on a hold-out it never saw."""
+    pipeline, seconds = train_model.fn(spec, split.train, split.weights)
+    return Trained(pipeline=pipeline, rows=split.train, seconds=seconds)
+
+
+@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def score_candidate(spec: ModelSpec, pipeline: Any, holdout: pd.DataFrame) -> Scored:
+    """Score challenger and current champion on the hold-out. Reads only: safe to retry."""
+    y = training.labels(holdout, spec)
+    chal = training.predict_scores(pipeline, holdout, spec.feature_names)
+    champ = mlflow_registry.get_champion(mlflow_registry.client(get_settings()), spec.name)
+    champ_scores = None
+    if champ is not None:
+        champ_pipe = mlflow_registry.load_sklearn(champ.model_uri)
+        missing = sorted(set(champ_pipe.feature_names_in_) - set(holdout.columns))
+        if missing:
+            raise ValueError(f"champion v{champ.version} needs columns {missing} that the hold-out lacks")
+        champ_scores = training.predict_scores(champ_pipe, holdout)
+    return Scored(
+        y=y,
+        challenger=chal,
+        champion=champ_scores,
+        champion_version=champ.version if champ else None,
+        latency_p95_ms=training.batch_latency_p95_ms(
+            pipeline, holdout[spec.feature_names], spec.gate.latency_batch_rows
+        ),
+        holdout_metrics={f"holdout_{m}": metric_value(m, y, chal) for m in HOLDOUT_METRICS},
+    )
+
+
+@task(cache_policy=NO_CACHE)
+def gate_candidate(spec: ModelSpec, scored: Scored) -> gate.GateDecision:
+    """The promotion gate (evergreen.gate.decide) on the scored hold-out."""
+    verdict = gate.decide(
+        spec.gate,
+        spec.metric,
+        scored.y,
+        scored.challenger,
+        scored.champion,
+        champion_version=scored.champion_version,
+        latency_p95_ms=scored.latency_p95_ms,
+    )
+    get_run_logger().info("gate %s: %s", "passed" if verdict.passed else "rejected", verdict.summary)
+    return verdict
+
+
+@task(cache_policy=NO_CACHE)
+def refit_if_passed(spec: ModelSpec, frame: pd.DataFrame, challenger: Trained, passed: bool) -> Trained:
+    """The gate judged the twin trained without the hold-out; the registered model also learns from it."""
+    if not (passed and spec.training.refit):
+        return challenger
+    rows, weights = training.refit_rows(frame, spec)
+    pipeline, seconds = train_model.fn(spec, rows, weights)
+    return Trained(pipeline=pipeline, rows=rows, seconds=challenger.seconds + seconds, refit=True)
