@@ -14,6 +14,7 @@ MODULES = [
     "cli.backtest_cmd",  # backtest
     "cli.stack_cmd",  # up, status, down
     "cli.demo_cmd",  # demo
+    "cli.deployments_cmd",  # deployments render
 ]
 
 

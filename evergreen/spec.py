@@ -233,6 +233,14 @@ class Schedule(_Strict):
         return v
 
 
+class Monitor(_Strict):
+    """When the monitor runs. It always runs after each ingest (an automation on `data.ingested`)."""
+
+    schedule: Schedule | None = Field(
+        default=None, description="An extra cron run of the monitor (e.g. daily); null: after ingests only."
+    )
+
+
 class ModelSpec(_Strict):
     """Everything Evergreen needs to know about one model."""
 
@@ -244,7 +252,10 @@ class ModelSpec(_Strict):
     training: Training = Training()
     gate: Gate = Gate()
     triggers: Triggers = Triggers()
-    schedule: Schedule | None = None
+    schedule: Schedule | None = Field(
+        default=None, description="Cron of the retrain deployment (reason=schedule)."
+    )
+    monitor: Monitor = Monitor()
 
     @model_validator(mode="after")
     def _columns(self) -> ModelSpec:

@@ -34,6 +34,8 @@ def test_demo_spec_loads(elec2_spec):
         (("triggers", "cooldown"), "-1h", "triggers.cooldown"),
         (("schedule", "cron"), "every monday", "schedule.cron"),
         (("schedule", "timezone"), "Mars/Olympus", "schedule.timezone"),
+        (("monitor", "schedule"), {"cron": "daily"}, "monitor.schedule.cron"),
+        (("monitor", "every"), "1D", "monitor.every"),
         (("gate", "tolerence"), 0.1, "gate.tolerence"),
         (("data", "path"), "../escape", "data.path"),
     ],
@@ -81,3 +83,9 @@ def test_overrides(elec2_spec):
     assert s.training.window.kind == "all" and s.gate.tolerance == 0.0
     with pytest.raises(SpecError, match="gate.floor"):
         elec2_spec.with_overrides({"gate.floor": 7})
+
+
+def test_monitor_schedule_is_optional(raw):
+    assert parse_spec(raw).monitor.schedule.cron == "0 6 * * *"
+    del raw["monitor"]
+    assert parse_spec(raw).monitor.schedule is None

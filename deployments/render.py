@@ -1,0 +1,249 @@
+"""Render prefect.yaml from the model specs: per model a retrain, a monitor and an ingest deployment.
+
+Pure: text in, text out, no Prefect import. `evergreen deployments render` writes the result to
+prefect.yaml, and a unit test fails when the committed file differs from it. Adding a model means
+adding models/<name>.yaml and re-rendering.
+
+Per model (`<name>` below):
+
+- ``retrain/<name>``: the spec's ``schedule:`` as a cron (``reason=schedule``), and one automation per
+  enabled trigger in ``triggers:`` (drift, performance, volume). Each matches only events on the
+  model's resource ``evergreen.model.<name>``, deduplicates per resource (``for_each``) within
+  `RETRAIN_WITHIN` seconds, and passes the event id on as ``trigger_event_id``.
+- ``monitor/<name>``: ``monitor.schedule`` as a cron, and a run after every ``data.ingested``.
+- ``ingest/<name>``: run ad hoc with a batch file path.
+
+The deployment names (``retrain/elec2`` ...) are the public interface: the CLI, the demo and the docs
+run deployments by name.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import yaml
+
+from evergreen.events import VOLUME_LABEL, Event, resource_id
+from evergreen.spec import ModelSpec, Schedule, SpecError, load_spec
+
+PROJECT_NAME = "evergreen"
+PREFECT_VERSION = "3.8.8"
+WORK_POOL = "evergreen-pool"
+# Reactive triggers fire on the first event, then ignore the rest of this window (per model resource)
+RETRAIN_WITHIN = 600
+# every ingest gets its own monitor run
+MONITOR_WITHIN = 0
+ENTRYPOINTS = {
+    "retrain": "flows/retrain.py:retrain",
+    "monitor": "flows/monitor.py:monitor",
+    "ingest": "flows/ingest.py:ingest",
+}
+# Event templates Prefect fills in when an automation starts a run
+EVENT_MODEL = "{{ event.resource.name }}"
+EVENT_ID = "{{ event.id | string }}"
+EVENT_DATA_REV = "{{ event.payload.data_rev | default('') }}"
+
+HEADER = """\
+# Evergreen deployments, rendered from models/*.yaml by `evergreen deployments render` (make deployments).
+# Do not edit by hand: change the model's spec and re-render; a test fails when this file is stale.
+# Each model gets a retrain, monitor and ingest deployment; adding a model means adding models/<name>.yaml.
+# Deploy with:  prefect --no-prompt deploy --all   (evergreen up does this for you)
+# Note: `prefect deploy` recreates automations, which resets their `within` state; the retrain
+# flow's own registry-backed cooldown is the layer that survives a redeploy.
+name: {project}
+prefect-version: {version}
+
+# No `pull:` section on purpose: `prefect deploy`, run from the repo root, records that directory as the
+# deployment's pull step (set_working_directory), so any process worker on this machine can run the flows.
+# (`{{{{ $EVERGREEN_PROJECT_DIR }}}}` here would be resolved at RUN time, in the worker's environment, and a
+# worker started without that variable would chdir to "" and fail every run.)
+
+definitions:
+  work_pool: &pool
+    name: {pool}
+    job_variables: {{}}
+
+deployments:
+"""
+
+_PLAIN = re.compile(r"[A-Za-z0-9_./][A-Za-z0-9_./ ()-]*")
+_PLAIN_BLOCK = re.compile(r"[A-Za-z0-9_./][A-Za-z0-9_./ (),-]*")  # commas end a value in flow style
+
+
+def _scalar(value: object, *, block: bool = False) -> str:
+    """A YAML scalar: plain when it reads back as the same string, else double-quoted."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    text = str(value)
+    if (
+        (_PLAIN_BLOCK if block else _PLAIN).fullmatch(text)
+        and not text.endswith(" ")
+        and yaml.safe_load(text) == text
+    ):
+        return text
+    return json.dumps(text)
+
+
+def _flow(value: dict[str, object] | list[object]) -> str:
+    """A one-line flow mapping or sequence of scalars."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_scalar(v)}" for k, v in value.items()) + "}"
+    return "[" + ", ".join(_scalar(v) for v in value) + "]"
+
+
+def _schedule(schedule: Schedule, slug: str, parameters: dict[str, object]) -> list[str]:
+    return [
+        "    schedules:",
+        f"      - cron: {json.dumps(schedule.cron)}",
+        f"        timezone: {_scalar(schedule.timezone)}",
+        f"        slug: {slug}",
+        f"        parameters: {_flow(parameters)}",
+    ]
+
+
+def _trigger(
+    name: str,
+    match: dict[str, object],
+    expect: Event,
+    parameters: Mapping[str, object],
+    *,
+    within: int,
+    for_each: bool,
+    comment: str = "",
+) -> list[str]:
+    lines = [
+        f"      - name: {name}",
+        "        type: event",
+        "        enabled: true",
+        *([f"        # {comment}"] if comment else []),
+        f"        match: {_flow(match)}",
+        f"        expect: {_flow([expect.value])}",
+        *(["        for_each: [prefect.resource.id]"] if for_each else []),
+        "        posture: Reactive",
+        "        threshold: 1",
+        f"        within: {within}",
+        "        parameters:",
+    ]
+    return lines + [f"          {k}: {_scalar(v)}" for k, v in parameters.items()]
+
+
+def _retrain_trigger(spec: ModelSpec, reason: str, expect: Event, comment: str = "") -> list[str]:
+    match: dict[str, object] = {"prefect.resource.id": resource_id(spec.name)}
+    if reason == "volume":
+        match[VOLUME_LABEL] = "true"
+    params = {"model": EVENT_MODEL, "reason": reason, "trigger_event_id": EVENT_ID}
+    name = f"{spec.name}-retrain-on-{reason}"
+    return _trigger(name, match, expect, params, within=RETRAIN_WITHIN, for_each=True, comment=comment)
+
+
+def _retrain_triggers(spec: ModelSpec) -> list[list[str]]:
+    """One automation per enabled trigger of the spec, in the order drift, performance, volume."""
+    t = spec.triggers
+    out = []
+    if t.drift.enabled:
+        out.append(_retrain_trigger(spec, "drift", Event.DRIFT_DETECTED))
+    if t.performance.enabled:
+        out.append(_retrain_trigger(spec, "performance", Event.PERFORMANCE_DEGRADED))
+    if t.volume.enabled:
+        note = (
+            "ingest sets this label when new rows since the champion's data >= triggers.volume.min_new_share"
+        )
+        out.append(_retrain_trigger(spec, "volume", Event.DATA_INGESTED, note))
+    return out
+
+
+def _head(spec: ModelSpec, kind: str, description: str) -> list[str]:
+    lines = [
+        f"  - name: {spec.name}",
+        f"    description: {_scalar(description, block=True)}",
+        f"    entrypoint: {ENTRYPOINTS[kind]}",
+        "    work_pool: *pool",
+        f"    parameters: {_flow({'model': spec.name})}",
+    ]
+    if kind != "ingest":  # runs of one model's retrain (or monitor) queue behind each other
+        lines.append("    concurrency_limit: {limit: 1, collision_strategy: ENQUEUE}")
+    return lines
+
+
+def _retrain_description(spec: ModelSpec) -> str:
+    reasons = [r for r in ("drift", "performance", "volume") if getattr(spec.triggers, r).enabled]
+    ways = (["on schedule"] if spec.schedule else []) + (
+        [f"on {'/'.join(reasons)} events"] if reasons else []
+    )
+    return f"Retrain {spec.name} {', '.join([*ways, 'or ad hoc']) if ways else 'ad hoc'}."
+
+
+def retrain_block(spec: ModelSpec) -> list[str]:
+    """The retrain deployment: the spec's cron plus one automation per enabled trigger."""
+    lines = _head(spec, "retrain", _retrain_description(spec))
+    if spec.schedule:
+        lines += _schedule(spec.schedule, f"{spec.name}-retrain", {"model": spec.name, "reason": "schedule"})
+    triggers = _retrain_triggers(spec)
+    if triggers:
+        lines.append("    triggers:")
+        lines += [line for trigger in triggers for line in trigger]
+    return lines
+
+
+def monitor_block(spec: ModelSpec) -> list[str]:
+    """The monitor deployment: `monitor.schedule` as a cron, and one run per ingested batch."""
+    desc = f"Measure drift and performance of the {spec.name} champion on newly ingested data."
+    lines = _head(spec, "monitor", desc)
+    if spec.monitor.schedule:
+        lines += _schedule(spec.monitor.schedule, f"{spec.name}-monitor", {"model": spec.name})
+    params = {"model": EVENT_MODEL, "data_rev": EVENT_DATA_REV}
+    match: dict[str, object] = {"prefect.resource.id": resource_id(spec.name)}
+    on_ingest = _trigger(
+        f"{spec.name}-monitor-on-ingest",
+        match,
+        Event.DATA_INGESTED,
+        params,
+        within=MONITOR_WITHIN,
+        for_each=False,
+    )
+    return [*lines, "    triggers:", *on_ingest]
+
+
+def ingest_block(spec: ModelSpec) -> list[str]:
+    """The ingest deployment: run with a batch file path (`--param path=...`)."""
+    desc = "Validate a batch file with GX and append it to the DVC data registry (or quarantine it)."
+    return _head(spec, "ingest", desc)
+
+
+def render_prefect_yaml(specs: Sequence[ModelSpec], *, work_pool: str = WORK_POOL) -> str:
+    """The prefect.yaml text for `specs`, in the order given (three deployments per model)."""
+    names = [s.name for s in specs]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise SpecError(f"two specs share the model name {dupes}")
+    blocks = [b for spec in specs for b in (retrain_block(spec), monitor_block(spec), ingest_block(spec))]
+    body = "\n\n".join("\n".join(block) for block in blocks)
+    return HEADER.format(project=PROJECT_NAME, version=PREFECT_VERSION, pool=work_pool) + body + "\n"
+
+
+def spec_files(models_dir: Path) -> list[Path]:
+    """models_dir/*.yaml, sorted by name."""
+    return sorted(models_dir.glob("*.yaml"))
+
+
+def load_specs(models_dir: Path) -> list[ModelSpec]:
+    """Every spec in `models_dir` (sorted by file name; each name must match its file)."""
+    files = spec_files(models_dir)
+    if not files:
+        raise SpecError(f"no model specs (*.yaml) in {models_dir}")
+    return [load_spec(f.stem, models_dir) for f in files]
+
+
+def render_models_dir(models_dir: Path, *, work_pool: str = WORK_POOL) -> str:
+    """The prefect.yaml text for every spec in `models_dir`."""
+    return render_prefect_yaml(load_specs(models_dir), work_pool=work_pool)
+
+
+def deployment_names(specs: Iterable[ModelSpec]) -> list[str]:
+    """The `<flow>/<deployment>` names the rendered file defines, e.g. retrain/elec2."""
+    return [f"{kind}/{s.name}" for s in specs for kind in ENTRYPOINTS]
