@@ -25,8 +25,10 @@ def seed(
     if json_out:
         print_json(result)
     else:
-        typer.echo(f"seed data in {out}/ ({result['rows']} rows); data.dvc md5 {result['md5']} "
-                   f"({'matches' if result['matches_data_dvc'] else 'NEW: commit data.dvc'})")
+        typer.echo(
+            f"seed data in {out}/ ({result['rows']} rows); data.dvc md5 {result['md5']} "
+            f"({'matches' if result['matches_data_dvc'] else 'NEW: commit data.dvc'})"
+        )
 
 
 def ingest(
@@ -53,8 +55,10 @@ def ingest(
     if result["status"] == "duplicate":
         typer.echo(f"{file}: these rows were already ingested; nothing new (no event emitted)")
         return
+    share = result["new_share"]
     typer.echo(
         f"{result['rows']} rows ingested into {model} ({result['total_rows']} in total"
         f"{', dataset created' if result['dataset_created'] else ''}); "
-        f"new since champion: {result['new_rows_since_champion']} rows ({result['new_share']:.0%})"
+        f"new since champion: {result['new_rows_since_champion']} rows "
+        f"({'no champion yet' if share is None else format(share, '.0%')})"
     )

@@ -13,8 +13,12 @@ def register(app: typer.Typer) -> None:
 
 def rollback(
     model: str = typer.Argument(..., help="Model name."),
-    to: str = typer.Option(None, "--to", help="Version to make champion (default: the one the champion replaced)."),
-    reason: str = typer.Option("manual rollback", "--reason", help="Recorded on the versions and in the event."),
+    to: str = typer.Option(
+        None, "--to", help="Version to make champion (default: the one the champion replaced)."
+    ),
+    reason: str = typer.Option(
+        "manual rollback", "--reason", help="Recorded on the versions and in the event."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
     """Point `champion` at an earlier version; tags both versions and emits evergreen.model.rolled-back."""
@@ -25,4 +29,6 @@ def rollback(
     if json_out:
         print_json(result)
     else:
-        typer.echo(f"{model}: champion v{result['from_version']} -> v{result['to_version']} ({result['reason']})")
+        typer.echo(
+            f"{model}: champion v{result['from_version']} -> v{result['to_version']} ({result['reason']})"
+        )
