@@ -19,7 +19,7 @@ def seed(
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Build data/ from seeds/ (Elec2 with its derived timestamp) and push it to the local DVC remote."""
-    from tasks.seed import build_seed
+    from adapters.dvc_seed import build_seed
 
     result = build_seed(out)
     if json_out:
