@@ -8,7 +8,7 @@
 
 Why two fixtures: ``prefect_test_harness`` points Prefect's settings at its server through a context
 variable, which would otherwise stay set for the rest of the session and silently redirect tests that
-talk to the real servers of tests/conftest.py (``stack_env``). So the harness is entered once in a
+talk to the real servers of tests/support/servers.py (``stack_env``; test_monitor_flow uses them). So the harness is entered once in a
 private copy of the context, and each test that asks for it gets the harness's API URL for its own
 duration only.
 """

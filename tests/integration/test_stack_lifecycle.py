@@ -233,7 +233,7 @@ def test_recorded_pid_with_other_start_time_is_not_signalled(tmp_path):
     )
     try:
         d = svc.to_dict()
-        d["start_time"] = (d["start_time"] or 0) + 12345  # as if the PID had been recycled
+        d["start_time"] = (svc.start_time or 0) + 12345  # as if the PID had been recycled
         impostor = stack.Service.from_dict(json.loads(json.dumps(d)))
         assert impostor.alive() is False
         assert impostor.stop() is False

@@ -1,23 +1,19 @@
-"""Small shared data for pure unit tests: the Elec2 seed and its spec, loaded once."""
+"""Small shared data for pure unit tests: the Elec2 seed and its spec, loaded once (tests/support/builders.py)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from evergreen.datasets import prepare_elec2
 from evergreen.spec import ModelSpec, load_spec
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.builders import MODELS_DIR, elec2_frame
 
 
 @pytest.fixture(scope="session")
 def elec2_spec() -> ModelSpec:
-    return load_spec("elec2", ROOT / "models")
+    return load_spec("elec2", MODELS_DIR)
 
 
 @pytest.fixture(scope="session")
 def elec2() -> pd.DataFrame:
-    return prepare_elec2(ROOT / "seeds" / "elec2" / "electricity.csv")
+    return elec2_frame()

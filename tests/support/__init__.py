@@ -1,0 +1,1 @@
+"""Shared test support: ``servers`` (real-server fixtures, a pytest plugin) and ``builders`` (test data)."""
