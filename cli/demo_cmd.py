@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
         """Replay Elec2 week by week: ingest -> monitor -> automation-triggered retrains -> report."""
         from rich.console import Console
 
-        from deployments.demo import DemoError, DemoOptions, run_demo
+        from demo import DemoError, DemoOptions, run_demo
         from stack import StackError
 
         err = Console(stderr=True, log_path=False)

@@ -23,17 +23,21 @@ PREFECT = str(Path(sys.executable).with_name("prefect"))
 
 def _prefect(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
     out = subprocess.run([PREFECT, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-    assert out.returncode == 0, f"prefect {' '.join(args)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    assert out.returncode == 0, (
+        f"prefect {' '.join(args)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    )
     return out
 
 
-def test_deploy_and_run_retrain_through_worker(prefect_server, mlflow_server, stack_env, prefect_worker, tmp_path,
-                                               monkeypatch):
+def test_deploy_and_run_retrain_through_worker(
+    prefect_server, mlflow_server, stack_env, prefect_worker, tmp_path, monkeypatch
+):
     from flows.ingest import ingest
 
     monkeypatch.chdir(ROOT)
-    env_vars = stack_env(prefect=prefect_server, mlflow=mlflow_server, home=tmp_path / "home",
-                         EVERGREEN_PROJECT_DIR=str(ROOT))
+    env_vars = stack_env(
+        prefect=prefect_server, mlflow=mlflow_server, home=tmp_path / "home", EVERGREEN_PROJECT_DIR=str(ROOT)
+    )
     env = {**os.environ, **env_vars}
     weeks = weekly_batches(prepare_elec2(ROOT / "seeds" / "elec2" / "electricity.csv"), "timestamp")
     batch = tmp_path / "w80-89.csv"
@@ -46,8 +50,20 @@ def test_deploy_and_run_retrain_through_worker(prefect_server, mlflow_server, st
     assert "retrain/elec2" in listed and "monitor/elec2" in listed and "ingest/elec2" in listed
 
     prefect_worker("evergreen-pool", server=prefect_server, cwd=ROOT, env=env_vars)
-    run = _prefect("deployment", "run", "retrain/elec2", "--param", "reason=manual", "--param", "force=true",
-                   "--watch", "--watch-timeout", "600", env=env, timeout=700)
+    run = _prefect(
+        "deployment",
+        "run",
+        "retrain/elec2",
+        "--param",
+        "reason=manual",
+        "--param",
+        "force=true",
+        "--watch",
+        "--watch-timeout",
+        "600",
+        env=env,
+        timeout=700,
+    )
     assert "Completed" in run.stdout, run.stdout[-2000:]
 
     cl = model_registry.client(get_settings())

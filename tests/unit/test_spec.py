@@ -86,6 +86,7 @@ def test_overrides(elec2_spec):
 
 
 def test_monitor_schedule_is_optional(raw):
-    assert parse_spec(raw).monitor.schedule.cron == "0 6 * * *"
+    schedule = parse_spec(raw).monitor.schedule
+    assert schedule is not None and schedule.cron == "0 6 * * *"
     del raw["monitor"]
     assert parse_spec(raw).monitor.schedule is None

@@ -1,0 +1,70 @@
+"""What the demo is asked to do (DemoOptions), where it writes (DemoPaths) and what it returns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+Log = Callable[[str], None]
+OnWeek = Callable[[dict[str, Any]], None]
+
+
+class DemoError(RuntimeError):
+    """The demo could not run (stack, deployment or a flow failed in a way the replay cannot skip)."""
+
+
+def noop(_: Any) -> None:
+    """The default log / on_week callback."""
+    return None
+
+
+@dataclass
+class DemoOptions:
+    model: str = "elec2"
+    weeks: int = 30
+    start_week: int = 44  # first replayed week, counted from 1996-05-07 (see docs/demo.md)
+    warmup_weeks: int = 8  # ingested before the replay; the first champion trains on them
+    schedule_every: int = 4  # explicit reason=schedule retrain every N replay weeks; 0 = never
+    # triggers.cooldown of the demo's spec copy; the shipped spec's wall-clock cooldown (27D for elec2)
+    # would skip every retrain after the first of a replay that runs a simulated week a minute
+    cooldown: str = "1s"
+    keep: bool = False  # leave the stack (and its UIs) running
+    week_timeout: float = 900.0  # seconds for one week's chain to settle
+    trigger_grace: float = 30.0  # seconds a trigger event may take to become a retrain run
+    run_timeout: float = 900.0  # seconds for one explicitly started flow run
+    ingest: str = "local"  # "local": the ingest flow runs in this process; "deployment": on the worker
+    # `within` of the retrain automations on the demo stack; None keeps prefect.yaml's (600 s of wall
+    # clock: at about a minute per simulated week that allows one drift retrain per ~10 weeks)
+    automation_within: float | None = 0.0
+
+
+@dataclass
+class DemoPaths:
+    home: Path  # EVERGREEN_HOME of the user
+    demo_home: Path  # EVERGREEN_HOME of the demo stack (wiped per run)
+    report: Path
+
+    @classmethod
+    def from_settings(cls) -> DemoPaths:
+        from evergreen.settings import get_settings
+
+        s = get_settings()
+        return cls(home=s.home_abs, demo_home=s.home_abs / "demo", report=s.reports_dir / "demo.html")
+
+
+@dataclass
+class DemoResult:
+    weeks: list[dict[str, Any]] = field(default_factory=list)
+    versions: list[dict[str, Any]] = field(default_factory=list)
+    warmup: dict[str, Any] = field(default_factory=dict)
+    report: str = ""
+    urls: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    kept: bool = False
+    demo_home: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,85 @@
+"""The demo's week-settling rules on recorded event/run dicts (the shapes the Prefect REST API returns)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from demo.options import DemoOptions
+from demo.settle import (
+    classify,
+    explicit_runs_pending,
+    monitor_events_pending,
+    pending_triggers,
+    retrain_rows,
+)
+
+GRACE = 30.0
+
+
+def _ev(eid: str, name: str, payload: dict | None = None, labels: dict[str, str] | None = None) -> dict:
+    return {"id": eid, "event": name, "payload": payload or {}, "resource": labels or {}}
+
+
+def _run(state: str, ended_ago: float | None = None, **params: str) -> dict:
+    end = None if ended_ago is None else (datetime.now(UTC) - timedelta(seconds=ended_ago)).isoformat()
+    return {"name": f"run-{state}", "state_type": state, "end_time": end, "parameters": params}
+
+
+def test_classify_reads_monitor_triggers_and_outcomes():
+    events = [
+        _ev("m", "evergreen.drift.measured", {"drift_score": 0.31234, "drift_detected": True}),
+        _ev("d", "evergreen.drift.detected"),
+        _ev("v", "evergreen.data.ingested", labels={"evergreen.volume-threshold-met": "true"}),
+        _ev("i", "evergreen.data.ingested", labels={"evergreen.volume-threshold-met": "false"}),
+        _ev("p", "evergreen.model.promoted", {"trigger_event_id": "d", "version": "3", "reason": "drift"}),
+        _ev("s", "evergreen.retrain.skipped", {"requested_reason": "schedule"}),
+    ]
+    obs = classify(events, [])
+    assert obs.settle.monitor_seen and obs.settle.drift_detected and obs.settle.drift_score == 0.3123
+    assert obs.triggers == {"d": "drift", "v": "volume"}
+    assert obs.outcomes["d"]["status"] == "promoted" and obs.outcomes["run:s"]["reason"] == "schedule"
+    assert [r["status"] for r in retrain_rows(obs)] == ["promoted", "skipped"]
+
+
+def test_trigger_answered_waiting_failed_or_unanswered():
+    events = [_ev(t, "evergreen.drift.detected") for t in ("answered", "fresh", "ran", "failed", "old")]
+    events.append(_ev("o", "evergreen.model.rejected", {"trigger_event_id": "answered", "version": "2"}))
+    runs = [
+        _run("COMPLETED", ended_ago=1, trigger_event_id="ran"),
+        _run("FAILED", ended_ago=60, trigger_event_id="failed"),
+    ]
+    obs = classify(events, runs)
+    first_seen = {"old": 0.0}
+    waiting = pending_triggers(obs, first_seen, now=100.0, grace=GRACE)
+    assert waiting == ["fresh", "ran"]
+    assert obs.settle.failed_runs == ["run-FAILED (FAILED)"] and obs.settle.unanswered == ["drift"]
+    assert retrain_rows(obs) == [
+        {"status": "rejected", "version": "2", "reason": "drift", "trigger_event_id": "answered"}
+    ]
+
+
+def test_monitor_events_wait_for_the_announced_trigger_up_to_the_grace():
+    obs = classify([_ev("m", "evergreen.drift.measured", {"performance_degraded": True})], [])
+    first_seen: dict[str, float] = {}
+    assert monitor_events_pending(obs, first_seen, now=10.0, grace=GRACE)
+    assert not monitor_events_pending(obs, first_seen, now=10.0 + GRACE, grace=GRACE)
+    arrived = classify(
+        [
+            *[_ev("m", "evergreen.drift.measured", {"performance_degraded": True})],
+            _ev("p", "evergreen.performance.degraded"),
+        ],
+        [],
+    )
+    assert not monitor_events_pending(arrived, {}, now=0.0, grace=GRACE)
+
+
+def test_explicit_run_waits_for_its_outcome_unless_it_failed_silently():
+    opts = DemoOptions(trigger_grace=GRACE, run_timeout=100.0)
+    running = classify([], [_run("RUNNING")])
+    assert explicit_runs_pending(running, elapsed=5.0, opts=opts, expected=1)
+    done = classify([_ev("r", "evergreen.model.promoted", {"version": "4"})], [_run("COMPLETED", 1)])
+    assert not explicit_runs_pending(done, elapsed=5.0, opts=opts, expected=1)
+    silent = classify([], [_run("FAILED", ended_ago=GRACE + 5)])
+    assert not explicit_runs_pending(silent, elapsed=GRACE + 10, opts=opts, expected=1)
+    assert explicit_runs_pending(silent, elapsed=5.0, opts=opts, expected=1)
+    assert not explicit_runs_pending(running, elapsed=GRACE + 100.0, opts=opts, expected=1)
