@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,117 +41,148 @@ OnBatch = Callable[[str, int, int], None]
 """Progress callback: (policy name, scored batches done, scored batches in total)."""
 
 
-def run_policy(
-    replay: Replay,
-    policy: Policy | ResolvedPolicy,
-    *,
-    cache: ReplayCache | None = None,
-    on_batch: OnBatch | None = None,
-) -> PolicyResult:
-    """Replay one policy over the batches after warm-up and return its per-batch metrics and totals."""
-    rp = policy if isinstance(policy, ResolvedPolicy) else resolve_policy(policy, replay.spec)
-    spec = rp.spec
-    cache = cache or ReplayCache(replay)
-    wall = time.perf_counter()
-    n = replay.n_batches
-    first_end = replay.bounds[replay.warmup - 1][1]
-    champ = cache.fit(spec, first_end, holdout=False)
-    if champ.error:
-        raise ValueError(
-            f"policy {rp.name!r}: cannot train on the {replay.warmup} warm-up batches: {champ.error}"
-        )
-    champ_batch = replay.warmup - 1
+@dataclass
+class _State:
+    """What one policy's replay carries from batch to batch."""
+
+    champ: Fitted
+    champ_batch: int
     reference: float | None = None  # the champion's hold-out metric (performance max_drop)
     last_promotion: pd.Timestamp | None = None
-    since = 0
-    perf_history: list[PerformanceReport] = []
-    records: list[BatchRecord] = []
-    for i in range(replay.warmup, n):
-        lo, hi = replay.bounds[i]
-        since += 1
-        rules: list[Decision] = []
-        drift_score = drifted = degraded = None
-        if rp.performance is not None:
-            perf = cache.performance(
-                champ, i, spec.metric, reference, rp.performance_floor, rp.performance.alpha
-            )
-            perf_history.append(perf)
-            pdec = evaluate_trigger(perf_history, rp.performance)
-            degraded = pdec.batches[-1]
-            rules.append(performance_check(pdec.degraded, "; ".join(pdec.reasons)))
-        if rp.drift is not None:
-            rep = cache.drift(champ, i, rp.drift)
-            drift_score, drifted = rep.drift_score, rep.dataset_drift
-            rules.append(drift_check(rep.dataset_drift, rep.summary, rep.drift_score))
-        if rp.volume is not None:
-            rules.append(volume_check(hi - champ.train[1], champ.train_rows, rp.volume.min_new_share))
-        if rp.schedule is not None:
-            rules.append(schedule_check(since, rp.schedule))
-        decision = combine(rules) if rules else never()
-        now = replay.batch_end(i)
-        if i == n - 1:
-            decision = Decision(retrain=False, reason="end", detail="last batch: nothing left to score")
-        elif decision.retrain:
-            cd = cooldown_check(
-                None if last_promotion is None else last_promotion.to_pydatetime(),
-                now.to_pydatetime(),
-                rp.cooldown,
-                reason=decision.reason,
-            )
-            if not cd.retrain:
-                decision = Decision(
-                    retrain=False, reason="cooldown", detail=f"{decision.reason} fired; {cd.detail}"
-                )
-        rec: dict[str, Any] = {
-            "batch": i,
-            "start": _stamp(replay.batch_start(i)),
-            "end": _stamp(now),
-            "rows": hi - lo,
-            "accuracy": cache.metric(champ, i, "accuracy"),
-            "metric": cache.metric(champ, i, spec.metric),
-            "champion": champ_batch,
-            "retrain": decision.retrain,
-            "reason": decision.reason,
-            "detail": decision.detail,
-            "drift_score": drift_score,
-            "drifted": drifted,
-            "degraded": degraded,
-        }
-        if decision.retrain:
-            since = 0
-            new: Fitted | None = None
-            if rp.gated:
-                chal = cache.fit(spec, hi, holdout=True)
-                rec["train_seconds"] = chal.seconds
-                if chal.error:
-                    rec["detail"] += f"; challenger not trained: {chal.error}"
-                else:
-                    verdict = cache.gate(spec, chal, champ)
-                    rec["gate_passed"] = verdict.passed
-                    rec["gate_ci_low"] = None if verdict.ci_low is None else _f(verdict.ci_low)
-                    if verdict.passed:
-                        new = chal
-                        refit = spec.training.refit if rp.policy.refit is None else rp.policy.refit
-                        if refit:
-                            new = cache.fit(spec, hi, holdout=False)
-                            rec["train_seconds"] += new.seconds
-                        reference = _f(verdict.challenger)
-                    rec["detail"] += f"; gate: {verdict.summary}"
-            else:
-                new = cache.fit(spec, hi, holdout=False)
-                rec["train_seconds"] = new.seconds
-                if new.error:
-                    rec["detail"] += f"; not trained: {new.error}"
-                    new = None
-                reference = None
-            if new is not None and new.error is None:
-                champ, champ_batch = new, i
-                last_promotion = now
-                perf_history = []
-                rec["promoted"] = True
-        records.append(BatchRecord(**rec))
-        if on_batch is not None:
-            on_batch(rp.name, i - replay.warmup + 1, replay.n_scored)
+    since: int = 0  # scored batches since the last retrain decision
+    perf_history: list[PerformanceReport] = field(default_factory=list)
+
+
+@dataclass
+class _Signals:
+    """The trigger rules' verdicts on one batch, and the numbers recorded with it."""
+
+    rules: list[Decision] = field(default_factory=list)
+    drift_score: float | None = None
+    drifted: bool | None = None
+    degraded: bool | None = None
+
+
+def _evaluate_rules(rp: ResolvedPolicy, cache: ReplayCache, state: _State, i: int) -> _Signals:
+    """Each configured trigger rule (performance, drift, volume, schedule) on batch i."""
+    spec = rp.spec
+    hi = cache.replay.bounds[i][1]
+    out = _Signals()
+    if rp.performance is not None:
+        perf = cache.performance(
+            state.champ, i, spec.metric, state.reference, rp.performance_floor, rp.performance.alpha
+        )
+        state.perf_history.append(perf)
+        pdec = evaluate_trigger(state.perf_history, rp.performance)
+        out.degraded = pdec.batches[-1]
+        out.rules.append(performance_check(pdec.degraded, "; ".join(pdec.reasons)))
+    if rp.drift is not None:
+        rep = cache.drift(state.champ, i, rp.drift)
+        out.drift_score, out.drifted = rep.drift_score, rep.dataset_drift
+        out.rules.append(drift_check(rep.dataset_drift, rep.summary, rep.drift_score))
+    if rp.volume is not None:
+        champ = state.champ
+        out.rules.append(volume_check(hi - champ.train[1], champ.train_rows, rp.volume.min_new_share))
+    if rp.schedule is not None:
+        out.rules.append(schedule_check(state.since, rp.schedule))
+    return out
+
+
+def _decide(
+    rp: ResolvedPolicy, state: _State, rules: list[Decision], now: pd.Timestamp, last: bool
+) -> Decision:
+    """Combine the rules; the last batch never retrains (nothing left to score) and the cooldown applies."""
+    decision = combine(rules) if rules else never()
+    if last:
+        return Decision(retrain=False, reason="end", detail="last batch: nothing left to score")
+    if not decision.retrain:
+        return decision
+    cd = cooldown_check(
+        None if state.last_promotion is None else state.last_promotion.to_pydatetime(),
+        now.to_pydatetime(),
+        rp.cooldown,
+        reason=decision.reason,
+    )
+    if cd.retrain:
+        return decision
+    return Decision(retrain=False, reason="cooldown", detail=f"{decision.reason} fired; {cd.detail}")
+
+
+def _retrain_gated(
+    rp: ResolvedPolicy, cache: ReplayCache, state: _State, hi: int, rec: dict[str, Any]
+) -> Fitted | None:
+    """Train a challenger with the hold-out left out, gate it against the champion; refit if asked."""
+    spec = rp.spec
+    chal = cache.fit(spec, hi, holdout=True)
+    rec["train_seconds"] = chal.seconds
+    if chal.error:
+        rec["detail"] += f"; challenger not trained: {chal.error}"
+        return None
+    verdict = cache.gate(spec, chal, state.champ)
+    rec["gate_passed"] = verdict.passed
+    rec["gate_ci_low"] = None if verdict.ci_low is None else _f(verdict.ci_low)
+    new: Fitted | None = None
+    if verdict.passed:
+        new = chal
+        refit = spec.training.refit if rp.policy.refit is None else rp.policy.refit
+        if refit:
+            new = cache.fit(spec, hi, holdout=False)
+            rec["train_seconds"] += new.seconds
+        state.reference = _f(verdict.challenger)
+    rec["detail"] += f"; gate: {verdict.summary}"
+    return new
+
+
+def _retrain_ungated(
+    rp: ResolvedPolicy, cache: ReplayCache, state: _State, hi: int, rec: dict[str, Any]
+) -> Fitted | None:
+    """Without a gate nothing is held out and every trained model is promoted."""
+    new = cache.fit(rp.spec, hi, holdout=False)
+    rec["train_seconds"] = new.seconds
+    state.reference = None
+    if new.error:
+        rec["detail"] += f"; not trained: {new.error}"
+        return None
+    return new
+
+
+def _replay_batch(rp: ResolvedPolicy, cache: ReplayCache, state: _State, i: int) -> BatchRecord:
+    """Score batch i with the champion, decide, and retrain (and maybe promote) as the policy says."""
+    replay = cache.replay
+    lo, hi = replay.bounds[i]
+    state.since += 1
+    signals = _evaluate_rules(rp, cache, state, i)
+    now = replay.batch_end(i)
+    decision = _decide(rp, state, signals.rules, now, last=i == replay.n_batches - 1)
+    rec: dict[str, Any] = {
+        "batch": i,
+        "start": _stamp(replay.batch_start(i)),
+        "end": _stamp(now),
+        "rows": hi - lo,
+        "accuracy": cache.metric(state.champ, i, "accuracy"),
+        "metric": cache.metric(state.champ, i, rp.spec.metric),
+        "champion": state.champ_batch,
+        "retrain": decision.retrain,
+        "reason": decision.reason,
+        "detail": decision.detail,
+        "drift_score": signals.drift_score,
+        "drifted": signals.drifted,
+        "degraded": signals.degraded,
+    }
+    if decision.retrain:
+        state.since = 0
+        retrain = _retrain_gated if rp.gated else _retrain_ungated
+        new = retrain(rp, cache, state, hi, rec)
+        if new is not None and new.error is None:
+            state.champ, state.champ_batch = new, i
+            state.last_promotion = now
+            state.perf_history = []
+            rec["promoted"] = True
+    return BatchRecord(**rec)
+
+
+def _result(rp: ResolvedPolicy, replay: Replay, records: list[BatchRecord], seconds: float) -> PolicyResult:
+    """One policy's totals over its per-batch records."""
     delays = detection_delays(records, replay.marked)
     found = [d for d in delays if d is not None]
     return PolicyResult(
@@ -160,7 +192,7 @@ def run_policy(
         window=rp.window_label(),
         gated=rp.gated,
         config=rp.policy.model_dump(mode="json", exclude_unset=True),
-        metric=spec.metric,
+        metric=rp.spec.metric,
         batches=records,
         mean_accuracy=_nanmean([r.accuracy for r in records]),
         mean_metric=_nanmean([r.metric for r in records]),
@@ -169,8 +201,34 @@ def run_policy(
         train_seconds=float(sum(r.train_seconds for r in records)),
         detection_delays=delays,
         mean_detection_delay=float(np.mean(found)) if found else None,
-        seconds=time.perf_counter() - wall,
+        seconds=seconds,
     )
+
+
+def run_policy(
+    replay: Replay,
+    policy: Policy | ResolvedPolicy,
+    *,
+    cache: ReplayCache | None = None,
+    on_batch: OnBatch | None = None,
+) -> PolicyResult:
+    """Replay one policy over the batches after warm-up and return its per-batch metrics and totals."""
+    rp = policy if isinstance(policy, ResolvedPolicy) else resolve_policy(policy, replay.spec)
+    cache = cache or ReplayCache(replay)
+    wall = time.perf_counter()
+    first_end = replay.bounds[replay.warmup - 1][1]
+    champ = cache.fit(rp.spec, first_end, holdout=False)
+    if champ.error:
+        raise ValueError(
+            f"policy {rp.name!r}: cannot train on the {replay.warmup} warm-up batches: {champ.error}"
+        )
+    state = _State(champ=champ, champ_batch=replay.warmup - 1)
+    records: list[BatchRecord] = []
+    for i in range(replay.warmup, replay.n_batches):
+        records.append(_replay_batch(rp, cache, state, i))
+        if on_batch is not None:
+            on_batch(rp.name, i - replay.warmup + 1, replay.n_scored)
+    return _result(rp, replay, records, time.perf_counter() - wall)
 
 
 def run_backtest(

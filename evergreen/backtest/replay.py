@@ -70,6 +70,27 @@ class Replay:
         return self.time(self.bounds[i][1] - 1)
 
 
+def _drift_batch(d: str | int | pd.Timestamp, starts: pd.DatetimeIndex, warmup: int) -> int:
+    """The batch a marked drift point falls in: a batch number, or the batch whose start precedes a timestamp."""
+    if isinstance(d, bool):
+        raise ValueError(f"drift point {d!r} is neither a batch number nor a timestamp")
+    if isinstance(d, int | np.integer):
+        k = int(d)
+        if not 0 <= k < len(starts):
+            raise ValueError(f"drift point batch {k} is outside 0..{len(starts) - 1}")
+    else:
+        try:
+            ts = pd.Timestamp(d)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"drift point {d!r} is neither a batch number nor a timestamp") from exc
+        k = int(starts.searchsorted(ts, side="right")) - 1
+        if k < 0:
+            raise ValueError(f"drift point {d} is before the data starts ({starts[0]})")
+    if k < warmup:
+        raise ValueError(f"drift point {d!r} falls in warm-up batch {k}; the first scored batch is {warmup}")
+    return k
+
+
 def prepare(
     frame: pd.DataFrame,
     spec: ModelSpec,
@@ -99,27 +120,7 @@ def prepare(
     if len(bounds) <= warmup:
         raise ValueError(f"{len(bounds)} batches leave nothing to score after {warmup} warm-up batches")
     starts = pd.DatetimeIndex([frame[tcol].iloc[s] for s, _ in bounds])
-    marked: list[int] = []
-    for d in drifts:
-        if isinstance(d, bool):
-            raise ValueError(f"drift point {d!r} is neither a batch number nor a timestamp")
-        if isinstance(d, int | np.integer):
-            k = int(d)
-            if not 0 <= k < len(bounds):
-                raise ValueError(f"drift point batch {k} is outside 0..{len(bounds) - 1}")
-        else:
-            try:
-                ts = pd.Timestamp(d)
-            except (ValueError, TypeError) as exc:
-                raise ValueError(f"drift point {d!r} is neither a batch number nor a timestamp") from exc
-            k = int(starts.searchsorted(ts, side="right")) - 1
-            if k < 0:
-                raise ValueError(f"drift point {d} is before the data starts ({starts[0]})")
-        if k < warmup:
-            raise ValueError(
-                f"drift point {d!r} falls in warm-up batch {k}; the first scored batch is {warmup}"
-            )
-        marked.append(k)
+    marked = [_drift_batch(d, starts, warmup) for d in drifts]
     batching = f"{batch_period} batches" if batch_period else f"{batch_rows}-row batches"
     return Replay(
         spec=spec,
