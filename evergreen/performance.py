@@ -187,27 +187,49 @@ def batch_degraded(report: PerformanceReport, trigger: PerformanceTrigger) -> bo
 
 
 def evaluate_trigger(
-    history: Sequence[PerformanceReport], trigger: PerformanceTrigger
+    history: Sequence[PerformanceReport], trigger: PerformanceTrigger, *, prior: int = 0
 ) -> PerformanceDecision:
     """Degraded when the last `trigger.consecutive` batches were each degraded (see batch_degraded).
 
     The floor each report was measured against is `trigger.floor`, or the gate floor when that is
     unset; pass it to measure_performance together with `alpha=trigger.alpha`.
+
+    `prior` is the run of degraded batches that came before `history`. The backtester passes the
+    whole history (prior 0); production keeps only the run length between monitor runs and passes
+    one batch with the stored run as `prior` (evergreen.monitoring). Both are this one rule.
     """
+    if prior < 0:
+        raise ValueError("prior must be >= 0")
     flags = [batch_degraded(r, trigger) for r in history]
     run = 0
     for flag in reversed(flags):
         if not flag:
             break
         run += 1
+    if run == len(flags):  # every batch in `history` was degraded: the earlier run continues
+        run += prior
     k = trigger.consecutive
-    degraded = trigger.enabled and consecutive_degraded(flags, k)
-    reasons: list[str] = []
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    degraded = trigger.enabled and run >= k
+    return PerformanceDecision(
+        degraded=degraded,
+        consecutive=run,
+        required=k,
+        batches=flags,
+        reasons=_reasons(history, trigger, degraded, run, prior),
+    )
+
+
+def _reasons(
+    history: Sequence[PerformanceReport], trigger: PerformanceTrigger, degraded: bool, run: int, prior: int
+) -> list[str]:
     if not trigger.enabled:
-        reasons.append("performance trigger disabled")
-    elif not history:
-        reasons.append("no labelled batches yet")
-    else:
+        return ["performance trigger disabled"]
+    if not history and not prior:
+        return ["no labelled batches yet"]
+    reasons: list[str] = []
+    if history:
         last = history[-1]
         reasons.append(
             f"{last.metric}={last.value if last.value is None else round(last.value, 4)} "
@@ -215,6 +237,6 @@ def evaluate_trigger(
             f"{last.ci_high if last.ci_high is None else round(last.ci_high, 4)}] "
             f"floor={last.floor} reference={last.reference}"
         )
-        verdict = "degraded" if degraded else "not degraded"
-        reasons.append(f"{verdict}: {run} consecutive degraded batch(es), {k} required")
-    return PerformanceDecision(degraded=degraded, consecutive=run, required=k, batches=flags, reasons=reasons)
+    verdict = "degraded" if degraded else "not degraded"
+    reasons.append(f"{verdict}: {run} consecutive degraded batch(es), {trigger.consecutive} required")
+    return reasons

@@ -1,4 +1,4 @@
-"""I/O helpers of the monitor flow: which rows to measure, the champion's profile, the performance streak.
+"""Plain registry reads for the monitor (no @task): which rows to measure, and the champion's profile.
 
 Which rows a monitor run measures (`select_rows`):
 
@@ -10,10 +10,6 @@ Which rows a monitor run measures (`select_rows`):
   than the champion's hold-out end (`holdout_end` tag), i.e. the data the champion has never seen.
 
 Either registry case falls back to the newest ingested part when it would otherwise measure nothing.
-
-The "K consecutive degraded batches" state of the performance trigger lives on the champion's model
-version as tags (`perf_below_floor_streak`, `perf_last_batch`, ...), so it survives across runs and
-starts again from zero whenever the champion changes.
 """
 
 from __future__ import annotations
@@ -21,7 +17,6 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -35,11 +30,6 @@ from evergreen.spec import ModelSpec
 from evergreen.validation import coerce_batch
 
 logger = logging.getLogger(__name__)
-
-STREAK_TAG = "perf_below_floor_streak"
-LAST_BATCH_TAG = "perf_last_batch"
-LAST_VALUE_TAG = "perf_last_value"
-UPDATED_TAG = "perf_updated_at"
 
 
 @dataclass
@@ -129,39 +119,3 @@ def select_rows(
         return Rows(
             frame, f"newest ingested part at {sha[:12]}", "latest-part", version, sha, tuple(parts[-1:])
         )
-
-
-@dataclass(frozen=True)
-class Streak:
-    value: int
-    counted: bool  # False when this exact batch was already counted by an earlier run
-
-
-def update_streak(
-    settings: Settings,
-    model: str,
-    champ: model_registry.Champion,
-    batch_key: str,
-    degraded: bool,
-    value: float | None,
-) -> Streak:
-    """Advance (or reset) the champion's run of consecutive degraded batches and store it as tags.
-
-    Measuring the same batch twice (a re-run, or the cron after a triggered run) does not count twice.
-    """
-    previous = int(champ.tags.get(STREAK_TAG, "0") or 0)
-    if champ.tags.get(LAST_BATCH_TAG) == batch_key:
-        return Streak(previous, counted=False)
-    streak = previous + 1 if degraded else 0
-    model_registry.tag_version(
-        settings,
-        model,
-        champ.version,
-        {
-            STREAK_TAG: str(streak),
-            LAST_BATCH_TAG: batch_key,
-            LAST_VALUE_TAG: "" if value is None else f"{value:.6f}",
-            UPDATED_TAG: datetime.now(UTC).isoformat(),
-        },
-    )
-    return Streak(streak, counted=True)
