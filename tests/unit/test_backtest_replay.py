@@ -1,70 +1,26 @@
-"""Policy backtest: the replay engine on a synthetic stream with a known abrupt drift, plus the policy vocabulary."""
+"""Policy backtest: the replay engine on a synthetic stream with a known abrupt drift, and on Elec2."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from evergreen import backtest as bt
-from evergreen import policy, training
+from evergreen import training
 from evergreen.spec import ModelSpec, parse_spec
-
-ROOT = Path(__file__).resolve().parents[2]
-ROWS = 240  # rows per batch (10 days of hourly rows)
-DRIFT_AT = 8  # first batch after the abrupt drift
-N_BATCHES = 14
-WARMUP = 3
-
-SYNTH_SPEC: dict = {
-    "name": "synth",
-    "data": {"path": "synth", "target": "y", "time_column": "ts", "positive_label": 1},
-    "features": [
-        {"name": "x1", "type": "numeric"},
-        {"name": "x2", "type": "numeric"},
-        {"name": "c", "type": "categorical", "categories": [0, 1, 2]},
-    ],
-    "metric": "roc_auc",
-    "training": {
-        "window": {"kind": "rolling", "rows": 2 * ROWS},
-        "holdout": {"period": None, "rows": ROWS},
-        "estimator": {"params": {"n_estimators": 25, "num_leaves": 7, "min_child_samples": 10}},
-        "min_train_rows": 100,
-    },
-    "gate": {"floor": 0.6, "tolerance": 0.02, "n_bootstrap": 200},
-    "triggers": {
-        "drift": {"statistic": "psi", "threshold": 0.2, "share": 0.5, "bins": 20},
-        "performance": {"floor": 0.8, "consecutive": 1},
-        "volume": {"min_new_share": 0.5},
-        "cooldown": None,
-    },
-}
-
-
-def synthetic_stream(
-    n_batches: int = N_BATCHES, rows: int = ROWS, drift_at: int | None = DRIFT_AT, seed: int = 0
-) -> pd.DataFrame:
-    """Hourly rows; from batch `drift_at` on, both numeric features shift by 2.5 sd AND the concept flips."""
-    rng = np.random.default_rng(seed)
-    n = n_batches * rows
-    x1 = rng.normal(0.0, 1.0, n)
-    x2 = rng.normal(0.0, 1.0, n)
-    after = np.zeros(n, dtype=bool) if drift_at is None else np.arange(n) >= drift_at * rows
-    x1[after] += 2.5
-    x2[after] += 2.5
-    s = x1 + 0.5 * x2 + rng.normal(0.0, 0.3, n)
-    y = np.where(after, s < 3.75, s > 0).astype(int)
-    return pd.DataFrame(
-        {
-            "ts": pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(n), unit="h"),
-            "x1": x1,
-            "x2": x2,
-            "c": rng.integers(0, 3, n),
-            "y": y,
-        }
-    )
+from tests.unit.backtest_synth import (
+    DRIFT_AT,
+    N_BATCHES,
+    ROWS,
+    SYNTH_SPEC,
+    WARMUP,
+    mean_acc,
+    policies,
+    retrain_batches,
+    run,
+    synthetic_stream,
+)
 
 
 @pytest.fixture(scope="module")
@@ -75,24 +31,6 @@ def spec() -> ModelSpec:
 @pytest.fixture(scope="module")
 def stream() -> pd.DataFrame:
     return synthetic_stream()
-
-
-def policies(*items: dict) -> list[bt.Policy]:
-    return bt.parse_policies(list(items)).policies
-
-
-def run(spec: ModelSpec, frame: pd.DataFrame, *items: dict, **kw) -> bt.BacktestReport:
-    kw.setdefault("batch_rows", ROWS)
-    kw.setdefault("warmup", WARMUP)
-    return bt.run_backtest(frame, spec, policies(*items), **kw)
-
-
-def retrain_batches(p: bt.PolicyResult) -> list[int]:
-    return [b.batch for b in p.batches if b.retrain]
-
-
-def mean_acc(p: bt.PolicyResult, lo: int, hi: int) -> float:
-    return float(np.mean([b.accuracy for b in p.batches if lo <= b.batch < hi]))
 
 
 # ---- the abrupt-drift stream ----
@@ -277,172 +215,6 @@ def test_prepare_parses_string_times_and_drops_unlabelled_rows(spec, stream):
     replay = bt.prepare(raw, spec, batch_rows=ROWS, warmup=WARMUP)
     assert len(replay.frame) == len(stream) - 1
     assert pd.api.types.is_datetime64_any_dtype(replay.frame["ts"])
-
-
-# ---- policy vocabulary ----
-
-
-def test_the_shipped_policies_file_is_valid_for_elec2(elec2_spec):
-    pset = bt.load_policies(ROOT / "policies" / "elec2.yaml")
-    names = [p.name for p in pset.policies]
-    assert {"never", "weekly", "every-4", "performance", "drift-psi", "hybrid"} <= set(names)
-    for p in pset.policies:
-        bt.resolve_policy(p, elec2_spec)
-
-
-def test_policy_errors_name_the_policy_and_the_key():
-    bad = [
-        {"name": "a", "trigger": {"drift": {"threshold": -1}}},
-        {"name": "b", "window": {"kind": "rolling"}},
-        {"name": "c", "trigger": "sometimes"},
-        {"name": "d", "gate": {"tolerence": 0.1}},
-        {"name": "e", "trigger": {"schedule": {"every": 0}}},
-    ]
-    with pytest.raises(bt.PolicyError) as err:
-        bt.parse_policies(bad, source="p.yaml")
-    msg = str(err.value)
-    for where in (
-        "policies[0] (a).trigger.drift.threshold",
-        "policies[1] (b).window",
-        "policies[2] (c).trigger",
-        "policies[3] (d).gate.tolerence",
-        "policies[4] (e).trigger.schedule.every",
-    ):
-        assert where in msg
-    with pytest.raises(bt.PolicyError, match="unique"):
-        bt.parse_policies([{"name": "x"}, {"name": "x"}])
-    with pytest.raises(bt.PolicyError, match="expected a list"):
-        bt.parse_policies("never")
-
-
-def test_policy_files_errors(tmp_path):
-    with pytest.raises(bt.PolicyError, match="not found"):
-        bt.load_policies(tmp_path / "missing.yaml")
-    f = tmp_path / "bad.yaml"
-    f.write_text("policies: [name: x\n")
-    with pytest.raises(bt.PolicyError, match="not valid YAML"):
-        bt.load_policies(f)
-    f.write_text("policies:\n  - {name: x, trigger: never}\ndrifts: ['2024-01-05', 9]\n")
-    assert bt.load_policies(f).drifts == ["2024-01-05", 9]
-
-
-def test_trigger_rules_merge_onto_the_spec(spec):
-    p = policies(
-        {"name": "d", "trigger": {"drift": {"threshold": 0.5}, "cooldown": None}, "window": {"kind": "all"}}
-    )[0]
-    rp = bt.resolve_policy(p, spec)
-    assert rp.drift is not None and rp.drift.threshold == 0.5 and rp.drift.bins == 20  # bins from the spec
-    assert rp.performance is None and rp.volume is None and rp.schedule is None
-    assert rp.cooldown is None and rp.spec.training.window.kind == "all"
-    assert rp.spec.gate.enabled and rp.gated
-
-    from_spec = bt.resolve_policy(policies({"name": "s", "trigger": "spec", "gate": False})[0], spec)
-    assert from_spec.drift is not None and from_spec.performance is not None and from_spec.volume is not None
-    assert from_spec.performance_floor == 0.8 and not from_spec.gated
-    assert "drift(psi>0.2" in from_spec.describe() and "volume" in from_spec.describe()
-
-    off = bt.resolve_policy(
-        policies({"name": "o", "trigger": {"from_spec": True, "drift": {"enabled": False}}})[0], spec
-    )
-    assert off.drift is None and off.performance is not None
-
-    never = bt.resolve_policy(policies({"name": "n"})[0], spec)
-    assert never.describe() == "never" and never.spec.training.window == spec.training.window
-
-
-def test_performance_rule_needs_a_floor(spec):
-    nofloor = spec.with_overrides({"gate.floor": None, "triggers.performance.floor": None})
-    with pytest.raises(bt.PolicyError, match="needs `floor`"):
-        bt.resolve_policy(policies({"name": "p", "trigger": {"performance": {}}})[0], nofloor)
-    ok = bt.resolve_policy(
-        policies({"name": "p", "trigger": {"performance": {"max_drop": 0.05}}})[0], nofloor
-    )
-    assert ok.performance_floor is None
-
-
-def test_params_and_gate_overrides_reach_the_spec(spec):
-    rp = bt.resolve_policy(
-        policies({"name": "p", "params": {"n_estimators": 5}, "gate": {"tolerance": 0.0}})[0], spec
-    )
-    assert rp.spec.training.estimator.params["n_estimators"] == 5
-    assert rp.spec.training.estimator.params["num_leaves"] == 7
-    assert rp.spec.gate.tolerance == 0.0 and rp.spec.gate.floor == 0.6
-    with pytest.raises(bt.PolicyError, match="policy 'w'"):
-        bt.resolve_policy(policies({"name": "w", "params": {}, "gate": {"floor": 2.0}})[0], spec)
-
-
-# ---- report ----
-
-
-def _result(name: str, acc: float, auc: float, retrains: int) -> bt.PolicyResult:
-    return bt.PolicyResult(
-        name=name,
-        trigger="t",
-        window="all",
-        gated=False,
-        config={},
-        metric="roc_auc",
-        batches=[],
-        mean_accuracy=acc,
-        mean_metric=auc,
-        retrains=retrains,
-        promotions=retrains,
-        train_seconds=float(retrains),
-    )
-
-
-def test_rank_and_pareto_front(spec, stream):
-    replay = bt.prepare(stream, spec, batch_rows=ROWS, warmup=WARMUP)
-    results = [
-        _result("never", 0.60, 0.65, 0),
-        _result("weekly", 0.78, 0.88, 100),
-        _result("monthly", 0.76, 0.87, 25),
-        _result("wasteful", 0.75, 0.86, 60),  # dominated by monthly
-        _result("tie", 0.76, 0.87, 30),  # dominated by monthly (same metric, more retrains)
-    ]
-    report = bt.summarize(replay, results)
-    assert [p.name for p in sorted(report.policies, key=lambda p: p.rank or 0)] == [
-        "weekly",
-        "monthly",
-        "tie",
-        "wasteful",
-        "never",
-    ]
-    assert report.pareto_front == ["never", "monthly", "weekly"]
-    assert report.best == "weekly"
-    by_acc = bt.summarize(replay, [*results, _result("auc-king", 0.70, 0.95, 10)], rank_by="accuracy")
-    assert (
-        by_acc.best == "weekly"
-        and bt.summarize(replay, [*results, _result("auc-king", 0.70, 0.95, 10)]).best == "auc-king"
-    )
-    with pytest.raises(ValueError, match="rank_by"):
-        bt.summarize(replay, results, rank_by="logloss")
-    rows = bt.summary_rows(report)
-    assert [r["policy"] for r in rows][:2] == ["weekly", "monthly"] and "mean_roc_auc" in rows[0]
-    md = bt.to_markdown(report)
-    assert "| 1 | **weekly** |" in md and "Pareto front" in md
-
-
-def test_per_batch_rows_carry_every_policy_and_batch(spec, stream):
-    report = run(
-        spec, stream, {"name": "never"}, {"name": "e4", "trigger": {"schedule": {"every": 4}}, "gate": False}
-    )
-    rows = bt.per_batch_rows(report)
-    assert len(rows) == 2 * (N_BATCHES - WARMUP)
-    assert {"policy", "batch", "accuracy", "roc_auc", "retrain", "promoted", "reason"} <= set(rows[0])
-
-
-# ---- policy.py rule helpers ----
-
-
-def test_policy_rule_helpers():
-    assert policy.schedule_check(3, 3).retrain and not policy.schedule_check(2, 3).retrain
-    assert policy.volume_check(50, 100, 0.5).retrain and not policy.volume_check(49, 100, 0.5).retrain
-    both = policy.combine([policy.performance_check(True, "low"), policy.schedule_check(5, 4)])
-    assert both.retrain and both.reason == "performance" and "also: schedule" in both.detail
-    none = policy.combine([policy.drift_check(False, "calm")])
-    assert not none.retrain and none.reason == "no-trigger"
-    assert policy.combine([]).reason == "never"
 
 
 # ---- Elec2 (slow) ----
