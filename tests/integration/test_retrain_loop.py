@@ -18,14 +18,31 @@ from evergreen.datasets import prepare_elec2, weekly_batches
 from evergreen.settings import get_settings
 from evergreen.spec import parse_spec
 from evergreen.training import refit_rows, split
+from tests.prefect_events import wait_events
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 ROOT = Path(__file__).resolve().parents[2]
 LINEAGE_TAGS = {
-    "data_version", "data_rev", "data_md5", "train_start", "train_end", "holdout_start", "holdout_end",
-    "window", "reason", "trigger_event_id", "prefect_flow_run_id", "code_git_sha", "gx_result",
-    "gate_decision", "gate_passed", "train_seconds", "train_rows_md5", "reference_profile", "refit",
+    "data_version",
+    "data_rev",
+    "data_md5",
+    "train_start",
+    "train_end",
+    "holdout_start",
+    "holdout_end",
+    "window",
+    "reason",
+    "trigger_event_id",
+    "prefect_flow_run_id",
+    "code_git_sha",
+    "gx_result",
+    "gate_decision",
+    "gate_passed",
+    "train_seconds",
+    "train_rows_md5",
+    "reference_profile",
+    "refit",
 }
 
 
@@ -37,8 +54,12 @@ def weeks() -> list[pd.DataFrame]:
 @pytest.fixture
 def env(prefect_server, mlflow_server, stack_env, tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
-    return stack_env(prefect=prefect_server, mlflow=mlflow_server, home=tmp_path / "home",
-                     EVERGREEN_MLFLOW_TRACKING_URI=mlflow_server.url)
+    return stack_env(
+        prefect=prefect_server,
+        mlflow=mlflow_server,
+        home=tmp_path / "home",
+        EVERGREEN_MLFLOW_TRACKING_URI=mlflow_server.url,
+    )
 
 
 def _write(frame: pd.DataFrame, path: Path) -> Path:
@@ -53,7 +74,7 @@ def _registry_head() -> str:
     return data_registry.resolve_rev(get_settings(), None)
 
 
-def test_two_ingests_two_retrains_gate_keeps_champion(env, weeks, tmp_path, monkeypatch):
+def test_two_ingests_two_retrains_gate_keeps_champion(env, prefect_server, weeks, tmp_path, monkeypatch):
     from flows.ingest import ingest
     from flows.retrain import retrain
 
@@ -98,6 +119,37 @@ def test_two_ingests_two_retrains_gate_keeps_champion(env, weeks, tmp_path, monk
     assert cl.get_model_version(model, "1").tags["data_version"] == first["data_version"]
     assert cl.get_model_version(model, "2").tags["data_version"] == second["data_version"]
 
+    # Ingest's volume rule has the backtester's inputs: rows since the champion's data vs its training rows.
+    assert first["new_share"] is None and first["volume_threshold_met"]  # no champion yet
+    v1_train_rows = int(cl.get_model_version(model, "1").tags["train_rows"])
+    assert second["new_rows_since_champion"] == 336
+    assert second["new_share"] == round(336 / v1_train_rows, 6)
+    assert second["volume_threshold_met"] is (
+        336 / v1_train_rows >= spec_raw["triggers"]["volume"]["min_new_share"]
+    )
+
+    names = [
+        "evergreen.data.ingested",
+        "evergreen.model.registered",
+        "evergreen.model.promoted",
+        "evergreen.model.rejected",
+    ]
+    evs = wait_events(prefect_server.api_url, model, names, 6)
+    by_name = {n: [e for e in evs if e["event"] == n] for n in names}
+    assert [len(by_name[n]) for n in names] == [2, 2, 1, 1]
+    ingested = by_name["evergreen.data.ingested"][-1]
+    assert (
+        ingested["resource"]["evergreen.volume-threshold-met"] == str(second["volume_threshold_met"]).lower()
+    )
+    assert ingested["payload"]["new_share"] == second["new_share"]
+    assert ingested["payload"]["volume_min_new_share"] == spec_raw["triggers"]["volume"]["min_new_share"]
+    (rejected,) = by_name["evergreen.model.rejected"]
+    assert rejected["payload"]["version"] == "2" and rejected["payload"]["passed"] is False
+    assert rejected["payload"]["champion_version"] == "1" and rejected["payload"]["previous_champion"] == "1"
+    assert rejected["payload"]["data_version"] == second["data_version"]
+    (promoted,) = by_name["evergreen.model.promoted"]
+    assert promoted["payload"]["champion_version"] == "1" and promoted["payload"]["previous_champion"] == ""
+
 
 def test_data_version_resolves_to_exact_training_rows(env, weeks, tmp_path):
     from flows.ingest import ingest
@@ -118,14 +170,18 @@ def test_data_version_resolves_to_exact_training_rows(env, weeks, tmp_path):
     assert rev == tags["data_rev"] and md5 == tags["data_md5"]
     frame, version = data_registry.read_dataset(settings, "elec2", rev)
     assert version.id == tags["data_version"]
-    run_spec = parse_spec(yaml.safe_load(model_registry.load_artifact_text(settings, out["run_id"], "spec.yaml")))
+    run_spec = parse_spec(
+        yaml.safe_load(model_registry.load_artifact_text(settings, out["run_id"], "spec.yaml"))
+    )
     sp = split(frame, run_spec)
     # a refit after a passed gate trains on the window including the hold-out
     rows = refit_rows(frame, run_spec)[0] if tags["refit"] == "true" else sp.train
     assert data_registry.frame_md5(rows) == tags["train_rows_md5"]
     assert str(rows["timestamp"].min()) == tags["train_start"]
     assert str(sp.holdout["timestamp"].max()) == tags["holdout_end"]
-    profile = json.loads(model_registry.load_artifact_text(settings, out["run_id"], tags["reference_profile"]))
+    profile = json.loads(
+        model_registry.load_artifact_text(settings, out["run_id"], tags["reference_profile"])
+    )
     assert profile["n_rows"] == int(tags["train_rows"])
 
 
@@ -151,8 +207,12 @@ def test_bad_batch_is_quarantined_and_nothing_changes(env, weeks, tmp_path, defe
     with pytest.raises(BatchRejected) as exc:
         ingest(model="elec2", path=str(path))
 
-    expected = {"nan_label": "class", "missing_column": "nswdemand", "wrong_type": "vicprice",
-                "unknown_category": "day"}[defect]
+    expected = {
+        "nan_label": "class",
+        "missing_column": "nswdemand",
+        "wrong_type": "vicprice",
+        "unknown_category": "day",
+    }[defect]
     assert expected in str(exc.value)
     assert not path.exists(), "a rejected batch is moved to quarantine"
     qdir = get_settings().quarantine_dir / "elec2"
@@ -177,6 +237,16 @@ def test_failed_training_leaves_registry_untouched(env, weeks, tmp_path):
     assert cl.get_model_version_by_alias("elec2", "champion").version == champion
     assert len(cl.search_model_versions("name='elec2'")) == count
 
+    # The alias step's error path: a version whose promotion half-happened is removed, the champion restored.
+    settings = get_settings()
+    run_id = cl.get_model_version("elec2", champion).run_id
+    logged = model_registry.LoggedRun(run_id=run_id, model_uri=f"runs:/{run_id}/model", experiment_id="")
+    extra = model_registry.register_version(settings, "elec2", logged, tags={}, description="half-registered")
+    cl.set_registered_model_alias("elec2", "champion", extra)
+    model_registry.undo_registration(settings, "elec2", extra, champion)
+    assert cl.get_model_version_by_alias("elec2", "champion").version == champion
+    assert len(cl.search_model_versions("name='elec2'")) == count
+
 
 def test_rollback_moves_champion_back_with_audit(env, weeks, tmp_path):
     from flows.ingest import ingest
@@ -196,7 +266,9 @@ def test_rollback_moves_champion_back_with_audit(env, weeks, tmp_path):
     assert champ.version == first["champion_version"]
     assert champ.tags["rolled_back_from"] == second["version"]
     assert champ.tags["promotion_reason"].startswith("rollback")
-    assert cl.get_model_version("elec2", second["version"]).tags["rollback_reason"] == "bad predictions in prod"
+    assert (
+        cl.get_model_version("elec2", second["version"]).tags["rollback_reason"] == "bad predictions in prod"
+    )
     with pytest.raises(RollbackError, match="already the champion"):
         rollback(model="elec2", to_version=champ.version)
     with pytest.raises(RollbackError, match="no version"):

@@ -17,10 +17,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_seed_reproduces_committed_data_dvc(tmp_path):
     committed = yaml.safe_load((ROOT / "data.dvc").read_text())["outs"][0]["md5"]
-    env = {"EVERGREEN_HOME": str(tmp_path / "home"), "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"}
+    env = {
+        "EVERGREEN_HOME": str(tmp_path / "home"),
+        "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
+    }
     out = subprocess.run(
         [str(Path(sys.executable).with_name("evergreen")), "seed", "--json"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout)
