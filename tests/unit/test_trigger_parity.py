@@ -1,0 +1,172 @@
+"""Production and the backtester make the same trigger decisions on the same batch history.
+
+One synthetic history (abrupt covariate + concept drift at batch 8, a covariate shift at batch 16)
+is replayed twice:
+
+(a) **Backtester**: `evergreen.backtest.run_policy` with the policy `trigger: spec` (the spec's own
+    drift, performance and volume triggers and its cooldown). Each BatchRecord holds its decision.
+(b) **Production**: per batch, the functions the production flows call, fed what production would
+    hold at that point:
+    - the monitor flow's `evergreen.monitoring.assess` (drift verdict and performance streak), with
+      the streak state threaded from batch to batch as the champion's version tags carry it, and
+      reset when the champion changes (a new version has no streak tags);
+    - the ingest flow's `evergreen.volume.volume_inputs` / `volume_decision`, from the champion's
+      lineage tags (`data_rows`, `train_rows`) and the dataset's row count;
+    - the retrain flow's `policy.cooldown_check` (tasks.registry.check_cooldown), with the last
+      promotion time.
+    Every rule that fires is an event, each event a retrain run; the run's reason is the first
+    firing rule in the backtester's priority (performance, drift, volume: `policy.combine`), and the
+    cooldown stops the run.
+
+The champion models, their reference profiles and scores are inputs, not decisions: both sides use
+the backtester's fitted models, and production's champion changes where the backtester promoted.
+Decisions are compared per batch: the batch's drift verdict and degraded flag, retrain yes/no and
+the reason (including "cooldown").
+
+A static check makes sure the production side of this test is what the flows run: flows/monitor.py
+calls `assess` and implements no rule itself, ingest calls `volume_decision`, and the retrain flow's
+cooldown task calls `cooldown_check`.
+
+Schedule: production's schedule is the deployment's cron (`schedule:` in the spec, rendered into
+prefect.yaml); there is no production function to compare. The backtester's `schedule_check(every=N)`
+counts N scored batches since the last retrain, which corresponds to a cron firing every N batch
+periods (e.g. weekly batches and `every: 4` ~ a monthly cron), except that a retrain resets the count.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from evergreen import backtest as bt
+from evergreen.monitoring import StreakState, assess
+from evergreen.policy import Decision, combine, cooldown_check
+from evergreen.spec import ModelSpec, parse_spec
+from evergreen.volume import volume_decision, volume_inputs
+from tests.support.builders import SYNTH_ROWS as ROWS
+from tests.support.builders import synthetic_spec_dict, synthetic_stream
+
+ROOT = Path(__file__).resolve().parents[2]
+WARMUP = 3
+N_BATCHES = 24
+
+PARITY_SPEC = {
+    **synthetic_spec_dict(),
+    "triggers": {
+        "drift": {"statistic": "psi", "threshold": 0.2, "share": 0.5, "bins": 20},
+        "performance": {"floor": 0.8, "consecutive": 2},
+        "volume": {"min_new_share": 2.5},
+        "cooldown": "25D",  # batches are 10 days: a promotion blocks the next two batches
+    },
+}
+
+
+def history() -> pd.DataFrame:
+    frame = synthetic_stream(n_batches=N_BATCHES, drift_at=8, seed=3)
+    late = frame.index >= 16 * ROWS  # a second covariate shift under the same concept
+    frame.loc[late, ["x1", "x2"]] -= 1.5
+    frame.loc[late, "y"] = (frame.loc[late, "x1"] + 0.5 * frame.loc[late, "x2"] < 3.75).astype(int)
+    return frame
+
+
+def production_decisions(
+    replay: bt.Replay, cache: bt.ReplayCache, spec: ModelSpec, records: list[bt.BatchRecord]
+) -> list[dict]:
+    """What the monitor, ingest and retrain flows decide per batch (see the module docstring)."""
+    data_rows = replay.bounds[replay.warmup - 1][1]  # the dataset's rows when the champion trained
+    champ = cache.fit(spec, data_rows, holdout=False)
+    streak = StreakState()
+    last_promotion = None
+    out = []
+    for rec in records[:-1]:  # the backtester's last batch has nothing left to score: no decision
+        i = rec.batch
+        lo, hi = replay.bounds[i]
+        frame = replay.frame.iloc[lo:hi]
+        result = assess(
+            spec,
+            cache.profile(champ, spec.triggers.drift.bins),
+            frame,
+            scores=cache.scores(champ, lo, hi),
+            prior=streak,
+            batch_key=f"batch-{i}",
+            context={},
+        )
+        streak = result.streak
+        tags = {"data_rows": str(data_rows), "train_rows": str(champ.train_rows)}
+        volume = volume_inputs(hi, tags)
+        rules: list[Decision] = [result.performance_decision or Decision(retrain=False, reason="n/a")]
+        rules += [result.drift_decision, volume_decision(volume.new_rows, volume.champion_rows, spec)]
+        fired = combine(rules)
+        retrain, reason = fired.retrain, fired.reason
+        now = replay.batch_end(i).to_pydatetime()
+        if retrain and not cooldown_check(last_promotion, now, spec.triggers.cooldown, reason=reason).retrain:
+            retrain, reason = False, "cooldown"
+        assert result.performance is not None
+        out.append(
+            {
+                "batch": i,
+                "drifted": result.drift.dataset_drift,
+                "degraded": result.performance.batch_degraded,
+                "retrain": retrain,
+                "reason": reason,
+            }
+        )
+        if rec.promoted:  # a new champion: a new model version, so no streak tags yet
+            data_rows = hi
+            champ = cache.fit(spec, data_rows, holdout=False)
+            streak, last_promotion = StreakState(), now
+    return out
+
+
+@pytest.fixture(scope="module")
+def replayed() -> tuple[list[dict], list[dict]]:
+    spec = parse_spec(PARITY_SPEC)
+    replay = bt.prepare(history(), spec, batch_rows=ROWS, warmup=WARMUP)
+    (policy,) = bt.parse_policies([{"name": "spec", "trigger": "spec", "gate": False}]).policies
+    rp = bt.resolve_policy(policy, spec)
+    cache = bt.ReplayCache(replay)
+    records = bt.run_policy(replay, rp, cache=cache).batches
+    keys = ("batch", "drifted", "degraded", "retrain", "reason")
+    backtester = [{k: getattr(r, k) for k in keys} for r in records[:-1]]
+    return backtester, production_decisions(replay, cache, rp.spec, records)
+
+
+def test_every_batch_decided_the_same(replayed) -> None:
+    backtester, production = replayed
+    assert production == backtester
+
+
+def test_the_history_exercises_every_rule(replayed) -> None:
+    """Otherwise the parity above would be vacuous."""
+    backtester, _ = replayed
+    reasons = {r["reason"] for r in backtester}
+    assert {"drift", "performance", "volume", "cooldown", "no-trigger"} <= reasons, reasons
+    assert any(r["degraded"] and not r["retrain"] for r in backtester)  # a streak of one is not enough
+
+
+def _calls(path: str) -> set[str]:
+    tree = ast.parse((ROOT / path).read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            f = node.func
+            names.add(f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else "")
+    return names
+
+
+RULES = {"evaluate_trigger", "batch_degraded", "drift_check", "performance_check", "volume_check"}
+
+
+def test_the_flows_call_these_functions() -> None:
+    """The production side above is what runs: no flow or task re-implements a rule beside it."""
+    monitor = _calls("flows/monitor.py") | _calls("tasks/monitoring.py")
+    assert "assess" in monitor
+    assert not monitor & (RULES | {"measure_drift", "measure_performance"})
+    assert {"volume_inputs", "volume_decision"} <= _calls("flows/ingest.py")
+    assert "cooldown_check" in _calls("tasks/registry.py")
+    assert "check_cooldown" in _calls("flows/retrain.py")
+    for path in ("flows/monitor.py", "flows/ingest.py", "flows/retrain.py", "tasks/monitoring.py"):
+        assert not _calls(path) & RULES, path
