@@ -60,6 +60,36 @@ class Feature(_Strict):
         return self
 
 
+class DataChecks(_Strict):
+    """Row checks at ingest (evergreen.batch_checks, docs/ingest.md): row identity, repeats, future times."""
+
+    key: list[str] = Field(
+        default_factory=list,
+        description="Features that, with data.time_column, identify a row; default: the time alone.",
+    )
+    duplicates: Literal["skip", "reject"] = Field(
+        default="skip",
+        description="Rows already ingested, next to new rows: skip drops them, reject quarantines the batch.",
+    )
+    conflicts: Literal["reject", "skip", "allow"] = Field(
+        default="reject",
+        description="Rows whose key is known with other features or label: reject the batch, skip the rows "
+        "(the ingested version stays), or allow (append; for keys that are not unique).",
+    )
+    max_future: str | None = Field(
+        default="1D", description="Reject rows timed later than now + this (naive times are UTC); null: off."
+    )
+
+    _dur = field_validator("max_future")(classmethod(lambda cls, v: _check_duration(v)))
+
+    @field_validator("key")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"columns listed twice: {v}")
+        return v
+
+
 class DataSpec(_Strict):
     """Where the model's rows live in the DVC data registry, and their key columns."""
 
@@ -72,6 +102,7 @@ class DataSpec(_Strict):
     labels: list[str | int | bool] | None = Field(
         default=None, description="All allowed label values; default: the positive label and any one other."
     )
+    checks: DataChecks = DataChecks()
 
     @field_validator("path")
     @classmethod
@@ -267,6 +298,9 @@ class ModelSpec(_Strict):
             col = getattr(self.data, key)
             if col in names:
                 raise ValueError(f"data.{key} {col!r} is also listed as a feature")
+        unknown = [c for c in self.data.checks.key if c not in names]
+        if unknown:
+            raise ValueError(f"data.checks.key {unknown} are not features")
         if self.gate.floor is not None and self.metric != "logloss" and not 0 <= self.gate.floor <= 1:
             raise ValueError(f"gate.floor {self.gate.floor} is outside [0, 1] for {self.metric}")
         return self
