@@ -15,6 +15,7 @@ MODULES = [
     "cli.stack_cmd",  # up, status, down
     "cli.demo_cmd",  # demo
     "cli.deployments_cmd",  # deployments render
+    "cli.history_cmd",  # history (audit log)
 ]
 
 

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     git_author_email: str = Field(
         default="evergreen@localhost", description="Author email of registry commits."
     )
+    audit_experiment: str = Field(
+        default="evergreen-audit", description="MLflow experiment holding the audit log (docs/audit.md)."
+    )
 
     # Local stack (`evergreen up/status/down`); everything binds 127.0.0.1.
     prefect_port: int = Field(
