@@ -8,7 +8,8 @@ import pytest
 from evergreen import backtest as bt
 from evergreen import policy
 from evergreen.spec import ModelSpec, parse_spec
-from tests.unit.backtest_synth import ROOT, SYNTH_SPEC, policies, synthetic_stream
+from tests.support.builders import synthetic_stream
+from tests.unit.backtest_synth import ROOT, SYNTH_SPEC, policies
 
 
 @pytest.fixture(scope="module")

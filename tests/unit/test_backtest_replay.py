@@ -9,6 +9,7 @@ import pytest
 from evergreen import backtest as bt
 from evergreen import training
 from evergreen.spec import ModelSpec, parse_spec
+from tests.support.builders import synthetic_stream
 from tests.unit.backtest_synth import (
     DRIFT_AT,
     N_BATCHES,
@@ -19,7 +20,6 @@ from tests.unit.backtest_synth import (
     policies,
     retrain_batches,
     run,
-    synthetic_stream,
 )
 
 

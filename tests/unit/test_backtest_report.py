@@ -7,7 +7,8 @@ import pytest
 
 from evergreen import backtest as bt
 from evergreen.spec import ModelSpec, parse_spec
-from tests.unit.backtest_synth import N_BATCHES, ROWS, SYNTH_SPEC, WARMUP, run, synthetic_stream
+from tests.support.builders import synthetic_stream
+from tests.unit.backtest_synth import N_BATCHES, ROWS, SYNTH_SPEC, WARMUP, run
 
 
 @pytest.fixture(scope="module")
