@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, cast
 
 import typer
 
@@ -53,7 +53,7 @@ def backtest(
             batch_rows=batch_rows,
             warmup=warmup,
             drifts=list(drift) or None,
-            rank_by=rank_by,  # type: ignore[arg-type]
+            rank_by=cast(Literal["accuracy", "roc_auc", "logloss"] | None, rank_by),  # the flow validates it
             out_dir=out,
         )
 

@@ -15,7 +15,10 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from tests.unit.test_backtest import DRIFT_AT, N_BATCHES, ROWS, SYNTH_SPEC, WARMUP, synthetic_stream
+from tests.support.builders import synthetic_spec_dict, synthetic_stream
+from tests.unit.backtest_synth import DRIFT_AT, N_BATCHES, ROWS, WARMUP
+
+SYNTH_SPEC = synthetic_spec_dict()
 
 POLICIES = {
     "policies": [

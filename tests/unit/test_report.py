@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from evergreen import report
+from evergreen.reports import demo as report
 
 
 def synthetic_rows() -> tuple[list[dict], list[dict]]:
