@@ -64,10 +64,20 @@ def _unavailable_as_error(settings: Settings, doing: str) -> Iterator[None]:
     try:
         yield
     except (MlflowException, requests.RequestException, OSError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise AuditLogUnavailable(
-            f"cannot {doing} the audit log on MLflow at {settings.tracking_uri}: {first}"
+            f"cannot {doing} the audit log: MLflow at {settings.tracking_uri} {_why(exc)}"
         ) from exc
+
+
+def _why(exc: Exception) -> str:
+    """A short cause: urllib3's "Max retries exceeded ... NewConnectionError(...)" is 400+ characters."""
+    text = str(exc)
+    if "NewConnectionError" in text or "Connection refused" in text:
+        return "is unreachable (connection refused)"
+    if "timed out" in text.lower() or "Timeout" in text:
+        return "is unreachable (timed out)"
+    first = (text.strip().splitlines() or [type(exc).__name__])[0]
+    return f"failed: {first[:200]}"
 
 
 def _experiment_id(cl: Any, settings: Settings, *, create: bool) -> str | None:
