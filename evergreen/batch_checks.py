@@ -87,9 +87,8 @@ def _time_values(values: pd.Series) -> np.ndarray:
 
 
 def _numeric_values(values: pd.Series) -> np.ndarray:
-    out = (
-        pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan) + 0.0
-    )  # -0.0 -> 0.0
+    out = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    out = out + 0.0  # -0.0 becomes 0.0
     out[np.isnan(out)] = np.nan  # one NaN bit pattern
     return out
 
@@ -124,8 +123,7 @@ def _canonical(frame: pd.DataFrame, columns: list[str], spec: ModelSpec) -> pd.D
 
 
 def _hash(frame: pd.DataFrame, columns: list[str], spec: ModelSpec) -> np.ndarray:
-    canonical = _canonical(frame, columns, spec)
-    return pd.util.hash_pandas_object(canonical, index=False).to_numpy(dtype="uint64")
+    return pd.util.hash_pandas_object(_canonical(frame, columns, spec), index=False).to_numpy(dtype="uint64")
 
 
 def _pairs(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
@@ -189,8 +187,10 @@ def admit(batch: pd.DataFrame, spec: ModelSpec, now: datetime | pd.Timestamp) ->
     reasons = []
     unparsed = times.isna()
     if unparsed.any():
-        bad = batch.loc[unparsed.to_numpy(), tcol].head(EXAMPLES).tolist()
-        reasons.append(f"{int(unparsed.sum())} rows have a missing or unparseable {tcol} (e.g. {bad})")
+        rows = (np.flatnonzero(unparsed.to_numpy())[:EXAMPLES] + 1).tolist()  # 1 = first row after a header
+        reasons.append(
+            f"{int(unparsed.sum())} rows have a missing or unparseable {tcol} (data rows {rows}, ...)"
+        )
     limit = future_limit(spec, now)
     if limit is not None:
         late = times > limit
@@ -291,9 +291,10 @@ def check_batch(
     """
     reasons = admit(batch, spec, now)
     if reasons:
-        counts = BatchCounts(received=len(batch))
         logger.info("batch refused: %s", "; ".join(reasons))
-        return BatchCheck("rejected", batch.iloc[:0].reset_index(drop=True), counts, tuple(reasons))
+        return BatchCheck(
+            "rejected", batch.iloc[:0].reset_index(drop=True), BatchCounts(len(batch)), tuple(reasons)
+        )
     result = check_rows(batch, history_index, spec)
     logger.info("batch checked: %s", result.message())
     return result

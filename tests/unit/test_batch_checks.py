@@ -88,7 +88,7 @@ def test_unparseable_times_are_rejected(tmp_path, weeks, elec2_spec):
     frame = coerce_batch(read_batch(tmp_path / write_batch(batch, tmp_path / "w.csv")), elec2_spec)
     check = bc.check_batch(frame, None, elec2_spec, NOW)
     assert check.status == "rejected"
-    assert check.reasons[0].startswith("2 rows have a missing or unparseable timestamp")
+    assert check.reasons == ("2 rows have a missing or unparseable timestamp (data rows [4, 5], ...)",)
 
 
 def test_missing_columns_are_rejected(weeks, elec2_spec):
