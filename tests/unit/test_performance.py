@@ -163,3 +163,21 @@ def test_trigger_max_drop_vs_reference() -> None:
     assert evaluate_trigger([r], PerformanceTrigger(consecutive=1, max_drop=0.05)).degraded
     assert not evaluate_trigger([r], PerformanceTrigger(consecutive=1, max_drop=0.1)).degraded
     assert not evaluate_trigger([r], PerformanceTrigger(consecutive=1)).degraded
+
+
+def test_prior_run_folds_to_the_whole_history() -> None:
+    """Production passes one batch and the stored run; the backtester the whole history: same verdicts."""
+    bad = _report(0.7, 0.65, 0.75, below=True)
+    ok = _report(0.84, 0.8, 0.88, below=False)
+    trig = PerformanceTrigger(consecutive=3)
+    history = [bad, ok, bad, bad, bad, bad, ok, bad]
+    run = 0
+    for i, report in enumerate(history):
+        step = evaluate_trigger([report], trig, prior=run)
+        whole = evaluate_trigger(history[: i + 1], trig)
+        assert (step.degraded, step.consecutive) == (whole.degraded, whole.consecutive)
+        run = step.consecutive
+    carried = evaluate_trigger([], trig, prior=3)  # the same batch measured again: nothing new counted
+    assert carried.degraded and carried.consecutive == 3
+    with pytest.raises(ValueError):
+        evaluate_trigger([bad], trig, prior=-1)
