@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from typing import Any
 
@@ -34,3 +35,15 @@ def read_events(
         if not page.get("next_page"):
             return events
         req = urllib.request.Request(page["next_page"])
+
+
+def wait_events(
+    api_url: str, model: str, names: list[str], count: int, timeout: float = 60
+) -> list[dict[str, Any]]:
+    """Poll until the server holds `count` events of `names` about `model` (events arrive asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        evs = read_events(api_url, resource_id=f"evergreen.model.{model}", names=names)
+        if len(evs) >= count or time.monotonic() > deadline:
+            return evs
+        time.sleep(0.5)
