@@ -13,7 +13,7 @@ import numpy as np
 
 from evergreen import gate, training
 from evergreen.backtest.replay import Replay
-from evergreen.backtest.results import _f
+from evergreen.backtest.results import finite_or_none
 from evergreen.drift import DriftReport, ReferenceProfile, build_profile, measure_drift
 from evergreen.metrics import metric_value
 from evergreen.performance import PerformanceReport, measure_performance
@@ -156,7 +156,7 @@ class ReplayCache:
 
         def compute() -> float | None:
             lo, hi = self.replay.bounds[i]
-            return _f(metric_value(name, self.replay.y[lo:hi], self.scores(fitted, lo, hi)))
+            return finite_or_none(metric_value(name, self.replay.y[lo:hi], self.scores(fitted, lo, hi)))
 
         return self._get(("metric", fitted.key, i, name), "metric", compute)
 

@@ -19,10 +19,10 @@ from evergreen.backtest.results import (
     BacktestReport,
     BatchRecord,
     PolicyResult,
-    _f,
-    _nanmean,
-    _stamp,
     detection_delays,
+    finite_or_none,
+    mean_or_none,
+    stamp,
 )
 from evergreen.performance import PerformanceReport, evaluate_trigger
 from evergreen.policy import (
@@ -120,7 +120,7 @@ def _retrain_gated(
         return None
     verdict = cache.gate(spec, chal, state.champ)
     rec["gate_passed"] = verdict.passed
-    rec["gate_ci_low"] = None if verdict.ci_low is None else _f(verdict.ci_low)
+    rec["gate_ci_low"] = None if verdict.ci_low is None else finite_or_none(verdict.ci_low)
     new: Fitted | None = None
     if verdict.passed:
         new = chal
@@ -128,7 +128,7 @@ def _retrain_gated(
         if refit:
             new = cache.fit(spec, hi, holdout=False)
             rec["train_seconds"] += new.seconds
-        state.reference = _f(verdict.challenger)
+        state.reference = finite_or_none(verdict.challenger)
     rec["detail"] += f"; gate: {verdict.summary}"
     return new
 
@@ -156,8 +156,8 @@ def _replay_batch(rp: ResolvedPolicy, cache: ReplayCache, state: _State, i: int)
     decision = _decide(rp, state, signals.rules, now, last=i == replay.n_batches - 1)
     rec: dict[str, Any] = {
         "batch": i,
-        "start": _stamp(replay.batch_start(i)),
-        "end": _stamp(now),
+        "start": stamp(replay.batch_start(i)),
+        "end": stamp(now),
         "rows": hi - lo,
         "accuracy": cache.metric(state.champ, i, "accuracy"),
         "metric": cache.metric(state.champ, i, rp.spec.metric),
@@ -194,8 +194,8 @@ def _result(rp: ResolvedPolicy, replay: Replay, records: list[BatchRecord], seco
         config=rp.policy.model_dump(mode="json", exclude_unset=True),
         metric=rp.spec.metric,
         batches=records,
-        mean_accuracy=_nanmean([r.accuracy for r in records]),
-        mean_metric=_nanmean([r.metric for r in records]),
+        mean_accuracy=mean_or_none([r.accuracy for r in records]),
+        mean_metric=mean_or_none([r.metric for r in records]),
         retrains=sum(r.retrain for r in records),
         promotions=sum(r.promoted for r in records),
         train_seconds=float(sum(r.train_seconds for r in records)),

@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 
 from evergreen.backtest.replay import Replay
-from evergreen.backtest.results import BacktestReport, PolicyResult, _stamp
+from evergreen.backtest.results import BacktestReport, PolicyResult, stamp
 from evergreen.spec import HIGHER_IS_BETTER
 
 
@@ -51,8 +51,8 @@ def summarize(
         warmup=replay.warmup,
         n_batches=replay.n_batches,
         scored_batches=replay.n_scored,
-        start=_stamp(replay.frame[tcol].iloc[0]),
-        end=_stamp(replay.frame[tcol].iloc[-1]),
+        start=stamp(replay.frame[tcol].iloc[0]),
+        end=stamp(replay.frame[tcol].iloc[-1]),
         rows=len(replay.frame),
         marked_drifts=list(replay.marked),
         policies=policies,

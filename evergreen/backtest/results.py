@@ -61,11 +61,13 @@ class PolicyResult(BaseModel):
         return [getattr(b, key) for b in self.batches]
 
 
-def _f(x: float) -> float | None:
+def finite_or_none(x: float) -> float | None:
+    """A plain float, or None for None, NaN and infinities (JSON has no NaN)."""
     return float(x) if x is not None and math.isfinite(x) else None
 
 
-def _nanmean(values: list[float | None]) -> float | None:
+def mean_or_none(values: list[float | None]) -> float | None:
+    """The mean of the values that are not None; None when there are none."""
     vals = [v for v in values if v is not None]
     return float(np.mean(vals)) if vals else None
 
@@ -81,7 +83,8 @@ def detection_delays(records: Sequence[BatchRecord], marked: Sequence[int]) -> l
     return out
 
 
-def _stamp(ts: pd.Timestamp) -> str:
+def stamp(ts: pd.Timestamp) -> str:
+    """A timestamp as the reports write it (ISO 8601)."""
     return ts.isoformat()
 
 

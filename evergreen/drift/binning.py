@@ -15,7 +15,9 @@ _GRID_CELLS = 1 << 16  # lookup-table cells of the fast binning path
 _FAST_MIN_ROWS = 50_000
 
 
-class _Binned(NamedTuple):
+class Binned(NamedTuple):
+    """A batch column binned against a profile's edges, with its out-of-range tallies."""
+
     counts: np.ndarray  # per fine bin, out-of-range values in the outer bins
     below: int  # values < edges[0]
     above: int  # values > edges[-1]
@@ -23,16 +25,17 @@ class _Binned(NamedTuple):
     high: float  # batch maximum (meaningful when above > 0)
 
 
-def _bin_plain(edges: np.ndarray, x: np.ndarray) -> _Binned:
+def _bin_plain(edges: np.ndarray, x: np.ndarray) -> Binned:
+    """np.searchsorted on every value: the reference path, used for small or awkward batches."""
     cuts = edges[1:-1]
     counts = np.bincount(np.searchsorted(cuts, x, side="left"), minlength=cuts.size + 1)
     low, high = float(x.min()), float(x.max())
     below = int(np.count_nonzero(x < edges[0])) if low < edges[0] else 0
     above = int(np.count_nonzero(x > edges[-1])) if high > edges[-1] else 0
-    return _Binned(counts, below, above, low, high)
+    return Binned(counts, below, above, low, high)
 
 
-def _bin(edges: np.ndarray, x: np.ndarray) -> _Binned:
+def bin_batch(edges: np.ndarray, x: np.ndarray) -> Binned:
     """Bin non-NaN `x` once against the profile edges, and count the values outside [min, max].
 
     Large batches take a lookup-table path. One multiply-add maps each value to a uniform grid cell
@@ -78,13 +81,13 @@ def _bin(edges: np.ndarray, x: np.ndarray) -> _Binned:
     below, above = int(np.count_nonzero(lo_mask)), int(np.count_nonzero(hi_mask))
     low = float(near[lo_mask].min()) if below else float(edges[0])
     high = float(near[hi_mask].max()) if above else float(edges[-1])
-    return _Binned(counts, below, above, low, high)
+    return Binned(counts, below, above, low, high)
 
 
 def bin_counts(edges: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Counts of non-NaN `x` in the profile's bins: bin i is (edges[i], edges[i+1]], with bin 0
     open below and the last bin open above (so out-of-range values land in the outer bins)."""
-    return _bin(np.asarray(edges, dtype=np.float64), x).counts
+    return bin_batch(np.asarray(edges, dtype=np.float64), x).counts
 
 
 def merge_groups(ref_counts: np.ndarray, groups: int = PSI_GROUPS) -> np.ndarray:

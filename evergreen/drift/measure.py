@@ -10,18 +10,18 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from evergreen.drift.binning import _bin, merge_groups
+from evergreen.drift.binning import bin_batch, merge_groups
 from evergreen.drift.profile import (
     SCORE_BINS,
     CategoricalProfile,
     NumericProfile,
     ReferenceProfile,
-    _as_float,
-    _category_counts,
-    _finite,
+    as_float,
+    category_counts,
+    finite,
     score_histogram,
 )
-from evergreen.drift.report import DriftReport, FeatureDrift, _resolve, _verdict
+from evergreen.drift.report import DriftReport, FeatureDrift, feature_verdict, resolve_statistic
 from evergreen.drift.statistics import cdf_distances, chi2_homogeneity, js_distance, ks_pvalue, psi
 from evergreen.spec import DriftTrigger, Feature
 
@@ -38,20 +38,22 @@ _MAX_LISTED_UNSEEN = 20
 
 
 def _grouped_stats(ref: np.ndarray, batch: np.ndarray, groups: np.ndarray | None) -> dict[str, Any]:
+    """PSI, JS and the chi-square test on counts, after merging fine bins into `groups` (if given)."""
     if groups is not None:
         ng = int(groups.max()) + 1 if groups.size else 0
         ref = np.bincount(groups, weights=ref, minlength=ng)
         batch = np.bincount(groups, weights=batch, minlength=ng)
     c2, p = chi2_homogeneity(ref, batch)
     return {
-        "psi": _finite(psi(ref, batch)),
-        "js": _finite(js_distance(ref, batch)),
-        "chi2": _finite(c2),
-        "chi2_pvalue": _finite(p),
+        "psi": finite(psi(ref, batch)),
+        "js": finite(js_distance(ref, batch)),
+        "chi2": finite(c2),
+        "chi2_pvalue": finite(p),
     }
 
 
 def _numeric_drift(prof: NumericProfile, values: np.ndarray) -> dict[str, Any]:
+    """Statistics of one numeric column: decile PSI/JS/chi2, and KS/Wasserstein on the fine bins."""
     total = float(values.sum())  # one pass: the mean, and NaN/inf detection
     if math.isfinite(total):
         nulls, x = 0, values
@@ -63,10 +65,10 @@ def _numeric_drift(prof: NumericProfile, values: np.ndarray) -> dict[str, Any]:
     out: dict[str, Any] = {"n": int(x.size), "nulls": nulls}
     if x.size == 0 or prof.count == 0:
         return out
-    out["batch_mean"] = _finite(total / x.size)
+    out["batch_mean"] = finite(total / x.size)
     edges = np.asarray(prof.edges, dtype=np.float64)
     ref = np.asarray(prof.counts, dtype=np.float64)
-    binned = _bin(edges, x)
+    binned = bin_batch(edges, x)
     batch = binned.counts.astype(np.float64)
     below, above, bmin, bmax = binned.below, binned.above, binned.low, binned.high
     out["out_of_range"] = below + above
@@ -83,14 +85,15 @@ def _numeric_drift(prof: NumericProfile, values: np.ndarray) -> dict[str, Any]:
         rm, bm = np.concatenate((rm, [0.0])), np.concatenate((bm, [above]))
     ks, w1 = cdf_distances(positions, rm, bm)
     scale = prof.std if prof.std else 1.0
-    out["ks"] = _finite(ks)
-    out["ks_pvalue"] = _finite(ks_pvalue(ks, prof.count, int(x.size)))
-    out["wasserstein"] = _finite(w1 / scale)
+    out["ks"] = finite(ks)
+    out["ks_pvalue"] = finite(ks_pvalue(ks, prof.count, int(x.size)))
+    out["wasserstein"] = finite(w1 / scale)
     return out
 
 
 def _categorical_drift(prof: CategoricalProfile, series: pd.Series) -> dict[str, Any]:
-    counts, nulls = _category_counts(series)
+    """Statistics of one categorical column on the top reference categories, OTHER and UNSEEN."""
+    counts, nulls = category_counts(series)
     n = sum(counts.values())
     out: dict[str, Any] = {"n": n, "nulls": nulls}
     if n == 0 or prof.count == 0:
@@ -119,7 +122,8 @@ def _categorical_drift(prof: CategoricalProfile, series: pd.Series) -> dict[str,
 
 
 def _score_drift(profile: ReferenceProfile, scores: np.ndarray) -> dict[str, Any]:
-    s = _as_float(scores)
+    """Statistics of the model's scores against the reference score histogram."""
+    s = as_float(scores)
     nan = np.isnan(s)
     s = s[~nan]
     out: dict[str, Any] = {"n": int(s.size), "nulls": int(np.count_nonzero(nan))}
@@ -128,16 +132,16 @@ def _score_drift(profile: ReferenceProfile, scores: np.ndarray) -> dict[str, Any
     ref = np.asarray(profile.score_histogram, dtype=np.float64)
     batch = score_histogram(s).astype(np.float64)
     out["out_of_range"] = int(np.count_nonzero((s < 0) | (s > 1)))
-    out["batch_mean"] = _finite(s.mean())
+    out["batch_mean"] = finite(s.mean())
     out["reference_mean"] = profile.score_mean
     out.update(_grouped_stats(ref, batch, merge_groups(ref)))
     ks, w1 = cdf_distances(np.linspace(0.0, 1.0, SCORE_BINS + 1), ref, batch)
     mids = (np.arange(SCORE_BINS) + 0.5) / SCORE_BINS
     mu = float(np.average(mids, weights=ref)) if ref.sum() else 0.0
     sd = math.sqrt(float(np.average((mids - mu) ** 2, weights=ref))) if ref.sum() else 0.0
-    out["ks"] = _finite(ks)
-    out["ks_pvalue"] = _finite(ks_pvalue(ks, int(ref.sum()), int(s.size)))
-    out["wasserstein"] = _finite(w1 / (sd if sd > 0 else 1.0))
+    out["ks"] = finite(ks)
+    out["ks_pvalue"] = finite(ks_pvalue(ks, int(ref.sum()), int(s.size)))
+    out["wasserstein"] = finite(w1 / (sd if sd > 0 else 1.0))
     return out
 
 
@@ -169,11 +173,11 @@ def measure_drift(
         if name not in batch.columns:
             stats: dict[str, Any] = {"n": 0, "nulls": 0, "missing": True}
         elif num_prof is not None:
-            stats = _numeric_drift(num_prof, _as_float(batch[name]))
+            stats = _numeric_drift(num_prof, as_float(batch[name]))
             stats["reference_mean"] = num_prof.mean
         else:
             stats = _categorical_drift(profile.categorical[name], batch[name])
-        stat, threshold = _resolve(kind, cfg, spec_feature)
+        stat, threshold = resolve_statistic(kind, cfg, spec_feature)
         enough = flaggable and stats["n"] >= cfg.min_rows
         report_features[name] = FeatureDrift(
             name=name,
@@ -182,7 +186,7 @@ def measure_drift(
             reference_null_share=ref_nulls / ref_total if ref_total else 0.0,
             critical=bool(spec_feature and spec_feature.critical),
             **stats,
-            **_verdict(stats, stat, threshold, alpha, enough),
+            **feature_verdict(stats, stat, threshold, alpha, enough),
         )
     unknown = sorted(set(by_name) - set(profile.features))
     if unknown:
@@ -191,12 +195,12 @@ def measure_drift(
     score = None
     if scores is not None and profile.score_histogram:
         sstats = _score_drift(profile, scores)
-        sstat, sthr = _resolve("score", cfg, None)
+        sstat, sthr = resolve_statistic("score", cfg, None)
         score = FeatureDrift(
             name="prediction_score",
             kind="score",
             **sstats,
-            **_verdict(sstats, sstat, sthr, alpha, flaggable and sstats["n"] >= cfg.min_rows),
+            **feature_verdict(sstats, sstat, sthr, alpha, flaggable and sstats["n"] >= cfg.min_rows),
         )
 
     measured = [f for f in report_features.values() if f.n > 0]

@@ -59,7 +59,7 @@ class ReferenceProfile(BaseModel):
         return [*self.numeric, *self.categorical]
 
 
-def _as_float(values: Any) -> np.ndarray:
+def as_float(values: Any) -> np.ndarray:
     """A float64 array with NaN for missing or non-numeric values (never raises on bad cells)."""
     if isinstance(values, pd.Series):
         try:
@@ -72,7 +72,8 @@ def _as_float(values: Any) -> np.ndarray:
         return pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _finite(x: float | np.floating | None) -> float | None:
+def finite(x: float | np.floating | None) -> float | None:
+    """A plain float, or None for None, NaN and infinities."""
     if x is None:
         return None
     x = float(x)
@@ -112,7 +113,7 @@ def _key(value: Any) -> str:
     return str(value)
 
 
-def _category_counts(series: pd.Series) -> tuple[dict[str, int], int]:
+def category_counts(series: pd.Series) -> tuple[dict[str, int], int]:
     """Counts keyed by _key(value), and the null count (one hash pass over the column)."""
     nulls = int(series.isna().sum())
     vc = series.value_counts(dropna=True)
@@ -125,7 +126,7 @@ def _category_counts(series: pd.Series) -> tuple[dict[str, int], int]:
 
 def score_histogram(scores: np.ndarray) -> np.ndarray:
     """Counts of scores in SCORE_BINS equal bins on [0, 1] (values outside are clipped in)."""
-    s = _as_float(scores)
+    s = as_float(scores)
     s = s[~np.isnan(s)]
     idx = np.clip((s * SCORE_BINS).astype(np.int64, copy=False), 0, SCORE_BINS - 1)
     return np.bincount(idx, minlength=SCORE_BINS)
@@ -147,22 +148,22 @@ def build_profile(
     missing = [c for c in [*numeric, *categorical] if c not in frame.columns]
     if missing:
         raise ValueError(f"columns not in the frame: {missing}")
-    num = {c: _numeric_profile(_as_float(frame[c]), bins) for c in numeric}
+    num = {c: _numeric_profile(as_float(frame[c]), bins) for c in numeric}
     cat: dict[str, CategoricalProfile] = {}
     for c in categorical:
-        freq, nulls = _category_counts(frame[c])
+        freq, nulls = category_counts(frame[c])
         cat[c] = CategoricalProfile(count=int(len(frame) - nulls), nulls=nulls, frequencies=freq)
     balance = None
     if labels is not None:
-        y = _as_float(labels)
+        y = as_float(labels)
         y = y[~np.isnan(y)]
         balance = float((y > 0).mean()) if y.size else None
     hist = None
     score_mean = None
     if scores is not None:
         hist = score_histogram(scores).astype(int).tolist()
-        s = _as_float(scores)
-        score_mean = _finite(np.nanmean(s)) if np.any(~np.isnan(s)) else None
+        s = as_float(scores)
+        score_mean = finite(np.nanmean(s)) if np.any(~np.isnan(s)) else None
     return ReferenceProfile(
         n_rows=len(frame),
         bins=bins,

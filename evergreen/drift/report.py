@@ -98,7 +98,7 @@ class DriftReport(BaseModel):
         return "; ".join(self.reasons)
 
 
-def _resolve(kind: str, cfg: DriftTrigger, feature: Feature | None) -> tuple[Statistic, float]:
+def resolve_statistic(kind: str, cfg: DriftTrigger, feature: Feature | None) -> tuple[Statistic, float]:
     """The statistic and threshold for one feature; categorical features cannot use KS/Wasserstein."""
     stat: Statistic = cfg.statistic
     override = feature.drift_threshold if feature is not None else None
@@ -107,13 +107,18 @@ def _resolve(kind: str, cfg: DriftTrigger, feature: Feature | None) -> tuple[Sta
     return stat, override if override is not None else cfg.threshold
 
 
-def _verdict(
+def feature_verdict(
     stats: dict[str, Any],
     stat: Statistic,
     threshold: float,
     alpha: float,
     flaggable: bool,
 ) -> dict[str, Any]:
+    """FeatureDrift's verdict fields: drifted when the statistic exceeds its threshold AND p < alpha.
+
+    chi2's statistic is itself a p-value (drifted below the threshold). `flaggable` is False for a
+    batch (or column) below min_rows: measured, never flagged.
+    """
     if stat == "chi2":
         value = stats.get("chi2_pvalue")
         p = value

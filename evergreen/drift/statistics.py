@@ -41,6 +41,7 @@ def chi2_homogeneity(ref_counts: np.ndarray, batch_counts: np.ndarray) -> tuple[
 
 
 def js_distance(ref_counts: np.ndarray, batch_counts: np.ndarray) -> float:
+    """Jensen-Shannon distance (natural log) of two count vectors' proportions."""
     r = np.asarray(ref_counts, dtype=np.float64)
     b = np.asarray(batch_counts, dtype=np.float64)
     if r.sum() <= 0 or b.sum() <= 0:
