@@ -189,3 +189,17 @@ def test_history_filters_and_limits_to_the_most_recent():
     assert [e.reason for e in history(entries, limit=2)] == ["s3", "s4"]
     assert history(entries, action=Action.PROMOTE) == []
     assert history([], limit=3) == []
+
+
+def test_record_decision_retries_only_when_the_server_was_unavailable():
+    from prefect.states import Failed
+
+    from adapters.audit_log import AuditLogError, AuditLogUnavailable
+    from tasks.audit import _transient
+
+    def retried(exc: Exception) -> bool:
+        return _transient(None, None, Failed(data=exc))
+
+    assert retried(AuditLogUnavailable("MLflow at http://x is unreachable"))
+    assert not retried(AuditLogError("audit experiment is deleted"))
+    assert not retried(ValueError("unknown action"))
