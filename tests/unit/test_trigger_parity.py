@@ -4,7 +4,8 @@ One synthetic history (abrupt covariate + concept drift at batch 8, a covariate 
 is replayed twice:
 
 (a) **Backtester**: `evergreen.backtest.run_policy` with the policy `trigger: spec` (the spec's own
-    drift, performance and volume triggers and its cooldown). Each BatchRecord holds its decision.
+    drift, performance and volume triggers and its cooldown), without and with the gate (no refit).
+    Each BatchRecord holds its decision.
 (b) **Production**: per batch, the functions the production flows call, fed what production would
     hold at that point:
     - the monitor flow's `evergreen.monitoring.assess` (drift verdict and performance streak), with
@@ -19,7 +20,8 @@ is replayed twice:
     cooldown stops the run.
 
 The champion models, their reference profiles and scores are inputs, not decisions: both sides use
-the backtester's fitted models, and production's champion changes where the backtester promoted.
+the backtester's fitted models, and production's champion changes where the backtester promoted (with
+the gate, its profile carries the challenger's hold-out metric, as registration stores it).
 Decisions are compared per batch: the batch's drift verdict and degraded flag, retrain yes/no and
 the reason (including "cooldown").
 
@@ -36,15 +38,17 @@ periods (e.g. weekly batches and `every: 4` ~ a monthly cron), except that a ret
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from evergreen import backtest as bt
+from evergreen.drift import ReferenceProfile
 from evergreen.monitoring import StreakState, assess
 from evergreen.policy import Decision, combine, cooldown_check
-from evergreen.spec import ModelSpec, parse_spec
+from evergreen.spec import parse_spec
 from evergreen.volume import volume_decision, volume_inputs
 from tests.support.builders import SYNTH_ROWS as ROWS
 from tests.support.builders import synthetic_spec_dict, synthetic_stream
@@ -57,7 +61,7 @@ PARITY_SPEC = {
     **synthetic_spec_dict(),
     "triggers": {
         "drift": {"statistic": "psi", "threshold": 0.2, "share": 0.5, "bins": 20},
-        "performance": {"floor": 0.8, "consecutive": 2},
+        "performance": {"floor": 0.8, "consecutive": 2, "max_drop": 0.1},
         "volume": {"min_new_share": 2.5},
         "cooldown": "25D",  # batches are 10 days: a promotion blocks the next two batches
     },
@@ -73,30 +77,30 @@ def history() -> pd.DataFrame:
 
 
 def production_decisions(
-    replay: bt.Replay, cache: bt.ReplayCache, spec: ModelSpec, records: list[bt.BatchRecord]
+    replay: bt.Replay, cache: bt.ReplayCache, rp: bt.ResolvedPolicy, records: list[bt.BatchRecord]
 ) -> list[dict]:
     """What the monitor, ingest and retrain flows decide per batch (see the module docstring)."""
+    spec = rp.spec
     data_rows = replay.bounds[replay.warmup - 1][1]  # the dataset's rows when the champion trained
     champ = cache.fit(spec, data_rows, holdout=False)
+    profile = cache.profile(champ, spec.triggers.drift.bins)
     streak = StreakState()
     last_promotion = None
     out = []
     for rec in records[:-1]:  # the backtester's last batch has nothing left to score: no decision
         i = rec.batch
         lo, hi = replay.bounds[i]
-        frame = replay.frame.iloc[lo:hi]
         result = assess(
             spec,
-            cache.profile(champ, spec.triggers.drift.bins),
-            frame,
+            profile,
+            replay.frame.iloc[lo:hi],
             scores=cache.scores(champ, lo, hi),
             prior=streak,
             batch_key=f"batch-{i}",
             context={},
         )
         streak = result.streak
-        tags = {"data_rows": str(data_rows), "train_rows": str(champ.train_rows)}
-        volume = volume_inputs(hi, tags)
+        volume = volume_inputs(hi, {"data_rows": str(data_rows), "train_rows": str(champ.train_rows)})
         rules: list[Decision] = [result.performance_decision or Decision(retrain=False, reason="n/a")]
         rules += [result.drift_decision, volume_decision(volume.new_rows, volume.champion_rows, spec)]
         fired = combine(rules)
@@ -115,33 +119,57 @@ def production_decisions(
             }
         )
         if rec.promoted:  # a new champion: a new model version, so no streak tags yet
-            data_rows = hi
-            champ = cache.fit(spec, data_rows, holdout=False)
-            streak, last_promotion = StreakState(), now
+            champ, profile = promoted(cache, rp, hi, champ)
+            data_rows, streak, last_promotion = hi, StreakState(), now
     return out
 
 
-@pytest.fixture(scope="module")
-def replayed() -> tuple[list[dict], list[dict]]:
+def promoted(
+    cache: bt.ReplayCache, rp: bt.ResolvedPolicy, end: int, previous: bt.Fitted
+) -> tuple[bt.Fitted, ReferenceProfile]:
+    """The new champion and the reference profile its registration stores (hold-out metric included)."""
+    spec = rp.spec
+    if not rp.gated:
+        new = cache.fit(spec, end, holdout=False)
+        return new, cache.profile(new, spec.triggers.drift.bins)
+    new = cache.fit(spec, end, holdout=True)
+    verdict = cache.gate(spec, new, previous)
+    profile = cache.profile(new, spec.triggers.drift.bins)
+    return new, profile.model_copy(update={"metrics": {f"holdout_{spec.metric}": verdict.challenger}})
+
+
+@functools.cache
+def replay_both(gated: bool) -> tuple[list[dict], list[dict]]:
+    """(backtester, production) decisions per batch under the policy `trigger: spec`."""
     spec = parse_spec(PARITY_SPEC)
     replay = bt.prepare(history(), spec, batch_rows=ROWS, warmup=WARMUP)
-    (policy,) = bt.parse_policies([{"name": "spec", "trigger": "spec", "gate": False}]).policies
+    raw = {"name": "spec", "trigger": "spec", "gate": gated, "refit": False}
+    (policy,) = bt.parse_policies([raw]).policies
     rp = bt.resolve_policy(policy, spec)
     cache = bt.ReplayCache(replay)
     records = bt.run_policy(replay, rp, cache=cache).batches
     keys = ("batch", "drifted", "degraded", "retrain", "reason")
     backtester = [{k: getattr(r, k) for k in keys} for r in records[:-1]]
-    return backtester, production_decisions(replay, cache, rp.spec, records)
+    return backtester, production_decisions(replay, cache, rp, records)
 
 
-def test_every_batch_decided_the_same(replayed) -> None:
-    backtester, production = replayed
+VOLUME_END = (
+    "the engine counts volume from the champion's training end, production from its data end "
+    "(hold-out included): differs for a gated champion without refit (/work/notes/H5_to_H1.md)"
+)
+
+
+@pytest.mark.parametrize(
+    "gated", [False, pytest.param(True, marks=pytest.mark.xfail(strict=True, reason=VOLUME_END))]
+)
+def test_every_batch_decided_the_same(gated: bool) -> None:
+    backtester, production = replay_both(gated)
     assert production == backtester
 
 
-def test_the_history_exercises_every_rule(replayed) -> None:
+def test_the_history_exercises_every_rule() -> None:
     """Otherwise the parity above would be vacuous."""
-    backtester, _ = replayed
+    backtester, _ = replay_both(False)
     reasons = {r["reason"] for r in backtester}
     assert {"drift", "performance", "volume", "cooldown", "no-trigger"} <= reasons, reasons
     assert any(r["degraded"] and not r["retrain"] for r in backtester)  # a streak of one is not enough
