@@ -111,7 +111,7 @@ def e2e_seed(prefect_backend_server, mlflow_server, tmp_path_factory, e2e_weeks)
 
         ingest(model=model, path=write_batch(pd.concat(e2e_weeks[:SEED_WEEKS]), root / "weeks-0-9.parquet"))
         out = retrain(model=model, reason="manual")
-        assert out.status == "promoted", out
+        assert out["status"] == "promoted", out
     finally:
         mp.undo()
         refresh_prefect()
@@ -120,7 +120,7 @@ def e2e_seed(prefect_backend_server, mlflow_server, tmp_path_factory, e2e_weeks)
         models_dir=models,
         spec=spec,
         model=model,
-        version=str(out.version),
+        version=out["version"],
         weeks=e2e_weeks,
     )
 
