@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-unit test-fast lint typecheck demo demo-keep data bench screenshot clean
+.PHONY: install test test-unit test-fast lint typecheck demo demo-keep data deployments bench screenshot clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -34,6 +34,10 @@ test-fast: $(STAMP)
 
 data: $(STAMP)
 	$(BIN)/evergreen seed
+
+## prefect.yaml rendered from models/*.yaml (a unit test fails when the committed file is stale).
+deployments: $(STAMP)
+	$(BIN)/evergreen deployments render
 
 demo: $(STAMP)
 	$(BIN)/evergreen demo
