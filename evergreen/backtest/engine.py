@@ -82,7 +82,10 @@ def _evaluate_rules(rp: ResolvedPolicy, cache: ReplayCache, state: _State, i: in
         out.rules.append(drift_check(rep.dataset_drift, rep.summary, rep.drift_score))
     if rp.volume is not None:
         champ = state.champ
-        out.rules.append(volume_check(hi - champ.train[1], champ.train_rows, rp.volume.min_new_share))
+        # New rows since the champion's data version (production's `data_rows` lineage tag): a gated
+        # champion that was not refit saw its hold-out as data too, so count from the hold-out's end.
+        data_end = champ.holdout[1] if champ.holdout else champ.train[1]
+        out.rules.append(volume_check(hi - data_end, champ.train_rows, rp.volume.min_new_share))
     if rp.schedule is not None:
         out.rules.append(schedule_check(state.since, rp.schedule))
     return out
