@@ -89,6 +89,9 @@ def demo_env(request: pytest.FixtureRequest, tmp_path: Path):
 
 @pytest.mark.slow
 @pytest.mark.e2e
+# the subprocess has its own budget (DEMO_TIMEOUT); the suite-wide 900 s is less than 8 weeks take on a
+# loaded 2-core machine, and a pytest-timeout kill would leave the demo stack running
+@pytest.mark.timeout(DEMO_TIMEOUT + 120)
 @pytest.mark.parametrize("demo_env", BACKENDS, indirect=True)
 def test_demo_short_replay(demo_env: dict[str, str]) -> None:
     cmd = [
