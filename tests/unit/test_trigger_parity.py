@@ -153,15 +153,7 @@ def replay_both(gated: bool) -> tuple[list[dict], list[dict]]:
     return backtester, production_decisions(replay, cache, rp, records)
 
 
-VOLUME_END = (
-    "the engine counts volume from the champion's training end, production from its data end "
-    "(hold-out included): differs for a gated champion without refit (/work/notes/H5_to_H1.md)"
-)
-
-
-@pytest.mark.parametrize(
-    "gated", [False, pytest.param(True, marks=pytest.mark.xfail(strict=True, reason=VOLUME_END))]
-)
+@pytest.mark.parametrize("gated", [False, True], ids=["ungated", "gated"])
 def test_every_batch_decided_the_same(gated: bool) -> None:
     backtester, production = replay_both(gated)
     assert production == backtester
