@@ -14,15 +14,14 @@ import yaml
 
 from adapters import dvc_registry as data_registry
 from adapters import mlflow_registry as model_registry
-from evergreen.datasets import prepare_elec2, weekly_batches
 from evergreen.settings import get_settings
 from evergreen.spec import parse_spec
 from evergreen.training import refit_rows, split
 from tests.prefect_events import wait_events
+from tests.support.builders import ROOT, elec2_spec_dict, elec2_weeks, write_batch, write_spec
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
-ROOT = Path(__file__).resolve().parents[2]
 LINEAGE_TAGS = {
     "data_version",
     "data_rev",
@@ -48,7 +47,7 @@ LINEAGE_TAGS = {
 
 @pytest.fixture(scope="module")
 def weeks() -> list[pd.DataFrame]:
-    return weekly_batches(prepare_elec2(ROOT / "seeds" / "elec2" / "electricity.csv"), "timestamp")
+    return elec2_weeks()
 
 
 @pytest.fixture
@@ -62,14 +61,6 @@ def env(prefect_server, mlflow_server, stack_env, tmp_path, monkeypatch):
     )
 
 
-def _write(frame: pd.DataFrame, path: Path) -> Path:
-    if path.suffix == ".csv":
-        frame.to_csv(path, index=False)
-    else:
-        frame.to_parquet(path, index=False)
-    return path
-
-
 def _registry_head() -> str:
     return data_registry.resolve_rev(get_settings(), None)
 
@@ -80,19 +71,17 @@ def test_two_ingests_two_retrains_gate_keeps_champion(env, prefect_server, weeks
 
     model = f"elec2-{tmp_path.name[-6:].lower().replace('_', '-')}"
     # A private copy of the demo spec under another name keeps this test's registry entries separate.
-    spec_raw = yaml.safe_load((ROOT / "models" / "elec2.yaml").read_text())
-    spec_raw["name"] = model
+    spec_raw = elec2_spec_dict(model)
     models = tmp_path / "models"
-    models.mkdir()
-    (models / f"{model}.yaml").write_text(yaml.safe_dump(spec_raw))
+    write_spec(models, spec_raw)
     monkeypatch.setenv("EVERGREEN_MODELS_DIR", str(models))
 
-    first = ingest(model=model, path=str(_write(pd.concat(weeks[:10]), tmp_path / "w0-9.csv")))
+    first = ingest(model=model, path=write_batch(pd.concat(weeks[:10]), tmp_path / "w0-9.csv"))
     assert first["status"] == "ingested" and first["dataset_created"] and first["total_rows"] == 3360
     r1 = retrain(model=model, reason="manual")
     assert r1["status"] == "promoted" and r1["version"] == "1"
 
-    second = ingest(model=model, path=str(_write(weeks[10], tmp_path / "w10.parquet")))
+    second = ingest(model=model, path=write_batch(weeks[10], tmp_path / "w10.parquet"))
     assert second["total_rows"] == 3360 + 336 and not second["dataset_created"]
     assert second["data_version"] != first["data_version"]
     # A deliberately weakened challenger: only the weekday feature.
@@ -155,12 +144,12 @@ def test_data_version_resolves_to_exact_training_rows(env, weeks, tmp_path):
     from flows.ingest import ingest
     from flows.retrain import retrain
 
-    ingest(model="elec2", path=str(_write(pd.concat(weeks[20:30]), tmp_path / "w20-29.csv")))
+    ingest(model="elec2", path=write_batch(pd.concat(weeks[20:30]), tmp_path / "w20-29.csv"))
     out = retrain(model="elec2", reason="manual", force=True)
     # more data lands after training; the pinned version must still give the same rows
-    ingest(model="elec2", path=str(_write(weeks[30], tmp_path / "w30.csv")))
+    ingest(model="elec2", path=write_batch(weeks[30], tmp_path / "w30.csv"))
     head = _registry_head()
-    again = ingest(model="elec2", path=str(_write(weeks[30], tmp_path / "w30-again.csv")))
+    again = ingest(model="elec2", path=write_batch(weeks[30], tmp_path / "w30-again.csv"))
     assert again["status"] == "duplicate" and _registry_head() == head
 
     settings = get_settings()
@@ -189,7 +178,7 @@ def test_data_version_resolves_to_exact_training_rows(env, weeks, tmp_path):
 def test_bad_batch_is_quarantined_and_nothing_changes(env, weeks, tmp_path, defect):
     from flows.ingest import BatchRejected, ingest
 
-    ingest(model="elec2", path=str(_write(pd.concat(weeks[40:44]), tmp_path / "seed.csv")))
+    ingest(model="elec2", path=write_batch(pd.concat(weeks[40:44]), tmp_path / "seed.csv"))
     head = _registry_head()
     cl = model_registry.client(get_settings())
     versions_before = len(cl.search_model_versions("name='elec2'"))
@@ -203,7 +192,8 @@ def test_bad_batch_is_quarantined_and_nothing_changes(env, weeks, tmp_path, defe
         bad["vicprice"] = bad["vicprice"].astype(str) + "x"
     else:
         bad.loc[3, "day"] = 9
-    path = _write(bad, tmp_path / f"bad-{defect}.csv")
+    path = tmp_path / f"bad-{defect}.csv"
+    write_batch(bad, path)
     with pytest.raises(BatchRejected) as exc:
         ingest(model="elec2", path=str(path))
 
@@ -227,7 +217,7 @@ def test_failed_training_leaves_registry_untouched(env, weeks, tmp_path):
     from flows.ingest import ingest
     from flows.retrain import retrain
 
-    ingest(model="elec2", path=str(_write(pd.concat(weeks[60:70]), tmp_path / "w60.csv")))
+    ingest(model="elec2", path=write_batch(pd.concat(weeks[60:70]), tmp_path / "w60.csv"))
     retrain(model="elec2", reason="manual", force=True)
     cl = model_registry.client(get_settings())
     champion = cl.get_model_version_by_alias("elec2", "champion").version
@@ -253,7 +243,7 @@ def test_rollback_moves_champion_back_with_audit(env, weeks, tmp_path):
     from flows.retrain import retrain
     from flows.rollback import RollbackError, rollback
 
-    ingest(model="elec2", path=str(_write(pd.concat(weeks[100:110]), tmp_path / "w100.csv")))
+    ingest(model="elec2", path=write_batch(pd.concat(weeks[100:110]), tmp_path / "w100.csv"))
     first = retrain(model="elec2", reason="manual", force=True)
     # a gate with no hurdle promotes the second model whatever its score
     second = retrain(model="elec2", reason="manual", force=True, overrides={"gate.enabled": False})
