@@ -1,4 +1,4 @@
-"""The root fixtures start real servers that answer, and clients can use them."""
+"""The server fixtures (tests/support/servers.py) start real servers that answer, and clients can use them."""
 
 from __future__ import annotations
 

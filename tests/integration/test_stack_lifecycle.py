@@ -140,6 +140,8 @@ def test_up_status_down_leaves_no_stray_process(tmp_path):
         assert (home / "logs" / "mlflow-server.log").is_file()
         assert (home / "logs" / "prefect-worker.log").is_file()
         pids = {name: svc["pid"] for name, svc in services.items()}
+        # Prefect's own PID file, so `prefect server stop` finds the server too
+        assert (home / "prefect" / "server.pid").read_text() == str(pids["prefect-server"])
         for name, svc in services.items():
             print(f"{name}: ready {svc['startup_seconds']:.1f}s after spawn")
         print(f"up total: {st['up_seconds']:.1f}s")
@@ -186,12 +188,38 @@ def test_up_status_down_leaves_no_stray_process(tmp_path):
     assert not stack.port_in_use(prefect_port), f"port {prefect_port} still bound"
     assert not stack.port_in_use(mlflow_port), f"port {mlflow_port} still bound"
     assert not (home / "stack.json").exists()
+    assert not (home / "prefect" / "server.pid").exists()
 
     res = _cli("status", "--json", env=env, timeout=120)
     assert res.returncode == 1
     assert _json(res)["recorded"] is False
     res = _cli("down", "--json", env=env, timeout=120)  # nothing to stop is fine
     assert res.returncode == 0 and _json(res)["services"] == []
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_prefect_server_stop_stops_a_server_we_started(tmp_path):
+    """We share Prefect's PID-file convention: `prefect server stop` with the same PREFECT_HOME works."""
+    home = tmp_path / "prefect"
+    svc = stack.start_prefect_server(
+        stack.free_port(), home, port_setting=None, die_with_parent=True, timeout=300
+    )
+    try:
+        assert (home / "server.pid").read_text() == str(svc.pid)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+        res = subprocess.run(
+            [str(Path(sys.executable).with_name("prefect")), "server", "stop"],
+            env={**env, "PREFECT_HOME": str(home)},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert _wait_for(lambda: not svc.alive(), timeout=60), "the server survived `prefect server stop`"
+        assert not (home / "server.pid").exists()
+    finally:
+        svc.stop()
 
 
 # ------------------------------------------------------------------ fast checks of the process layer
