@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-unit test-fast lint typecheck demo demo-keep data deployments bench screenshot clean
+.PHONY: install test test-unit test-faults test-fast lint typecheck demo demo-keep data deployments bench screenshot clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(STAMP) lint typecheck
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
+
+## The fault and bad-input suite alone (also part of `make test`).
+test-faults: $(STAMP)
+	$(BIN)/python -m pytest -q -ra tests/faults
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
