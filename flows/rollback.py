@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from evergreen.artifacts import artifact_key
 from evergreen.events import Event
 from tasks.announce import emit_event, publish_markdown
-from tasks.registry import RollbackError, move_champion_back, rollback_target
+from tasks.rollback import RollbackError, move_champion_back, rollback_target
 
 __all__ = ["RollbackError", "RollbackOutcome", "rollback"]
 
