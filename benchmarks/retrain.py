@@ -61,13 +61,17 @@ def main() -> None:
         for _ in range(2):
             t = time.perf_counter()
             out = retrain(model="elec2", reason="manual", force=True)
-            runs.append({"wall_s": round(time.perf_counter() - t, 3), "status": out["status"], **out["seconds"]})
+            runs.append(
+                {"wall_s": round(time.perf_counter() - t, 3), "status": out["status"], **out["seconds"]}
+            )
 
         spec = load_spec("elec2", ROOT / "models")
         sp = split(frame, spec)
         params = {"random_state": 42, "n_jobs": 1, "verbose": -1, **spec.training.estimator.params}
         t = time.perf_counter()
-        lightgbm.LGBMClassifier(**params).fit(sp.train[spec.numeric + spec.categorical], labels(sp.train, spec))
+        lightgbm.LGBMClassifier(**params).fit(
+            sp.train[spec.numeric + spec.categorical], labels(sp.train, spec)
+        )
         plain = time.perf_counter() - t
 
         result = {

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.prefect_events import read_events
+from tests.support.prefect_events import read_events
 from tests.support.builders import ROOT, write_batch
 
 __all__ = [

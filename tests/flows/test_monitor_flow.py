@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from evergreen.datasets import prepare_elec2, weekly_batches
-from tests.prefect_events import read_events as stored_events
+from tests.support.prefect_events import read_events as stored_events
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

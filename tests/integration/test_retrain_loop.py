@@ -17,7 +17,7 @@ from adapters import mlflow_registry as model_registry
 from evergreen.settings import get_settings
 from evergreen.spec import parse_spec
 from evergreen.training import refit_rows, split
-from tests.prefect_events import wait_events
+from tests.support.prefect_events import wait_events
 from tests.support.builders import ROOT, elec2_spec_dict, elec2_weeks, write_batch, write_spec
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
