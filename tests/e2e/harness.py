@@ -20,8 +20,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.support.prefect_events import read_events
 from tests.support.builders import ROOT, write_batch
+from tests.support.prefect_events import read_events
 
 __all__ = [
     "ROOT",

@@ -17,8 +17,8 @@ from adapters import mlflow_registry as model_registry
 from evergreen.settings import get_settings
 from evergreen.spec import parse_spec
 from evergreen.training import refit_rows, split
-from tests.support.prefect_events import wait_events
 from tests.support.builders import ROOT, elec2_spec_dict, elec2_weeks, write_batch, write_spec
+from tests.support.prefect_events import wait_events
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
