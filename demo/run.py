@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from demo.options import DemoError, DemoOptions, DemoPaths, DemoResult, Log, OnW
 from demo.prefect_rest import PrefectApi
 from demo.registry import Champion, collect_versions
 from demo.report import write_report
-from demo.settle import settle
+from demo.settle import Settle, settle, unreported
 from stack import StackError, local
 
 
@@ -78,15 +78,20 @@ class Replay:
     dep_ids: list[str]
     batches_dir: Path
     log: Log
+    reported: set[str] = field(default_factory=set)  # versions already shown in a row
+
+    def settle(self, since: datetime, expect_monitor: bool = True, expect_untriggered: int = 0) -> Settle:
+        """Wait for the chain started at `since`; its retrain rows leave out versions already reported."""
+        out = settle(self.api, self.dep_ids, since, self.opts, expect_monitor, expect_untriggered)
+        out.retrains = unreported(out.retrains, self.reported)
+        return out
 
     def retrain(self, reason: str, **extra: Any) -> list[dict[str, Any]]:
         """An explicit retrain run (no trigger event), and the outcome rows it produced."""
         since = datetime.now(UTC)
         params = {"model": self.opts.model, "reason": reason, **extra}
         _run(self.api, self.names["retrain"], params, self.opts, fail_ok=reason != "manual")
-        return settle(
-            self.api, self.dep_ids, since, self.opts, expect_monitor=False, expect_untriggered=1
-        ).retrains
+        return self.settle(since, expect_monitor=False, expect_untriggered=1).retrains
 
 
 def _replay(
@@ -132,7 +137,7 @@ def _warmup(rp: Replay, warm: Any, champion: Champion, paths: DemoPaths) -> dict
     rp.log(f"warm-up: ingesting {len(warm)} rows ({opts.warmup_weeks} weeks before week {opts.start_week})")
     if _ingest(rp, warm_path) != "COMPLETED":
         raise DemoError(f"the warm-up batch {warm_path} was not ingested; see the log above")
-    retrains = settle(rp.api, rp.dep_ids, since, opts).retrains
+    retrains = rp.settle(since).retrains
     if champion.refresh() is None:
         rp.log(f"warm-up: training the first champion ({rp.names['retrain']}, reason=manual, force)")
         retrains += rp.retrain("manual", force=True)
@@ -165,7 +170,7 @@ def _replay_week(rp: Replay, i: int, frame: Any, champion: Champion, spec: Any) 
     }
     since = datetime.now(UTC)
     ingest_state = _ingest(rp, write_batch(frame, rp.batches_dir / f"week-{week_no:03d}.csv"))
-    s = settle(rp.api, rp.dep_ids, since, opts, expect_monitor=ingest_state == "COMPLETED")
+    s = rp.settle(since, expect_monitor=ingest_state == "COMPLETED")
     retrains = list(s.retrains)
     if opts.schedule_every and (i + 1) % opts.schedule_every == 0:
         retrains += rp.retrain("schedule")

@@ -161,6 +161,17 @@ def retrain_rows(obs: Observed) -> list[dict[str, Any]]:
     return rows
 
 
+def unreported(rows: list[dict[str, Any]], reported: set[str]) -> list[dict[str, Any]]:
+    """Rows whose version no earlier step reported; adds theirs to `reported`.
+
+    Each step's event window starts 1 s before it (clock slack), so a promotion seen just before a
+    step ends can show up again in the next one; a registered version belongs to one row only.
+    """
+    fresh = [r for r in rows if not (r["version"] and r["version"] in reported)]
+    reported.update(r["version"] for r in fresh if r["version"])
+    return fresh
+
+
 def settle(
     api: PrefectApi,
     dep_ids: list[str],

@@ -11,6 +11,7 @@ from demo.settle import (
     monitor_events_pending,
     pending_triggers,
     retrain_rows,
+    unreported,
 )
 
 GRACE = 30.0
@@ -83,3 +84,13 @@ def test_explicit_run_waits_for_its_outcome_unless_it_failed_silently():
     assert not explicit_runs_pending(silent, elapsed=GRACE + 10, opts=opts, expected=1)
     assert explicit_runs_pending(silent, elapsed=5.0, opts=opts, expected=1)
     assert not explicit_runs_pending(running, elapsed=GRACE + 100.0, opts=opts, expected=1)
+
+
+def test_a_version_is_reported_once_across_steps():
+    """The next step's event window overlaps the previous one by 1 s: its promotion is not shown twice."""
+    reported: set[str] = set()
+    week_48 = [{"status": "promoted", "version": "2", "reason": "drift", "trigger_event_id": "a"}]
+    week_49 = [*week_48, {"status": "skipped", "version": "", "reason": "drift", "trigger_event_id": "b"}]
+    assert unreported(week_48, reported) == week_48
+    assert unreported(week_49, reported) == week_49[1:]
+    assert unreported(week_49[1:], reported) == week_49[1:]  # skips carry no version: always shown
