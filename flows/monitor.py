@@ -15,12 +15,12 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from adapters.dvc_registry import frame_md5
+from adapters.dvc_rows import Rows
 from adapters.mlflow_registry import Champion
 from evergreen.artifacts import artifact_key
 from evergreen.events import Event
 from evergreen.monitoring import MonitorAssessment, MonitorOutcome, assess, markdown_summary
 from tasks.announce import emit_event, publish_markdown, publish_table
-from tasks.monitor_rows import Rows
 from tasks.monitoring import (
     champion_batch_scores,
     find_champion,

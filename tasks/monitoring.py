@@ -17,16 +17,16 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from adapters import batch_files
+from adapters import dvc_rows as monitor_rows
 from adapters import mlflow_registry as model_registry
 from adapters.dvc_registry import RegistryError
+from adapters.dvc_rows import Rows
 from evergreen import training
 from evergreen.drift import ReferenceProfile
 from evergreen.monitoring import StreakState
 from evergreen.settings import get_settings
 from evergreen.spec import ModelSpec
 from evergreen.validation import coerce_batch
-from tasks import monitor_rows
-from tasks.monitor_rows import Rows
 
 STREAK_TAG = "perf_below_floor_streak"
 LAST_BATCH_TAG = "perf_last_batch"
