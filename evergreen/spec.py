@@ -163,6 +163,9 @@ class Estimator(_Strict):
     def _path(self) -> Estimator:
         if self.kind == "sklearn" and not self.class_path:
             raise ValueError("a sklearn estimator needs `class_path`")
+        from evergreen.estimators import check_estimator  # lazy: imports sklearn/lightgbm
+
+        check_estimator(self.kind, self.class_path, self.params)  # at load time, naming the key
         return self
 
 
@@ -194,6 +197,11 @@ class Gate(_Strict):
     )
     latency_batch_rows: int = Field(default=1000, gt=0)
     enabled: bool = Field(default=True, description="false: promote every trained model (backtests only).")
+    min_holdout_rows: int = Field(
+        default=100,
+        ge=1,
+        description="Fewer hold-out rows that neither model trained on: 'insufficient evidence', no promotion.",
+    )
 
 
 class DriftTrigger(_Strict):

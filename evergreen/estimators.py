@@ -1,0 +1,105 @@
+"""Checking a spec's estimator when the spec is loaded, not an hour later inside a retrain.
+
+- `class_path` must import to a class that subclasses sklearn's BaseEstimator and is a classifier.
+  Anything else (a function such as `subprocess.getoutput`, a regressor) is refused without being
+  called or instantiated.
+- Parameters are checked by building the estimator and, for LightGBM (which validates only when it
+  trains), fitting it on a tiny synthetic sample. Errors name the offending `params` key.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import warnings
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+_X = np.arange(40, dtype=float).reshape(20, 2)
+_Y = np.array([0, 1] * 10)
+
+
+def resolve_class(path: str) -> type:
+    """The estimator class at `path` (module.ClassName), refused unless it is a sklearn classifier."""
+    from sklearn.base import BaseEstimator
+
+    module, _, name = path.rpartition(".")
+    if not module or not name:
+        raise ValueError(f"class_path {path!r}: expected module.ClassName")
+    try:
+        obj = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ValueError(f"class_path: cannot import {path!r}: {exc}") from None
+    # Checked on the object itself: a function or any other callable is never called.
+    if not isinstance(obj, type) or not issubclass(obj, BaseEstimator):
+        raise ValueError(f"class_path {path!r} is not a scikit-learn estimator class")
+    if not _is_classifier(obj):
+        raise ValueError(f"class_path {path!r} is not a classifier (Evergreen trains classifiers)")
+    return obj
+
+
+def _is_classifier(cls: type) -> bool:
+    from sklearn.base import ClassifierMixin, is_classifier
+
+    if issubclass(cls, ClassifierMixin):
+        return True
+    try:  # newer sklearn reads the tags of an instance; a vetted estimator's __init__ only stores params
+        return bool(is_classifier(cls()))
+    except Exception:  # noqa: BLE001  no default constructor: not something Evergreen can build anyway
+        return False
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _fit_lightgbm(params: dict[str, Any]) -> None:
+    from lightgbm import LGBMClassifier
+
+    trial = dict(params)
+    n = trial.get("n_estimators")
+    if isinstance(n, int) and not isinstance(n, bool) and n > 1:
+        trial["n_estimators"] = 1  # the value is valid; one tree checks the rest just as well
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        LGBMClassifier(**{"verbose": -1, "n_jobs": 1, **trial}).fit(_X, _Y)
+
+
+def _check_lightgbm(params: dict[str, Any]) -> None:
+    try:
+        _fit_lightgbm(params)
+    except Exception as exc:  # noqa: BLE001  LightGBM raises its own error types and TypeError/ValueError
+        for key, value in params.items():  # name the key: retry each parameter on its own
+            try:
+                _fit_lightgbm({key: value})
+            except Exception as one:  # noqa: BLE001
+                raise ValueError(
+                    f"params.{key}={value!r} is invalid for LightGBM: {_one_line(one)}"
+                ) from None
+        raise ValueError(f"params are invalid for LightGBM: {_one_line(exc)}") from None
+
+
+def _check_sklearn(path: str, params: dict[str, Any]) -> None:
+    cls = resolve_class(path)
+    try:
+        est = cls(**params)
+    except TypeError as exc:
+        raise ValueError(f"params for {path}: {_one_line(exc)}") from None
+    # sklearn >= 1.2: the checks fit() would run (only for estimators that declare constraints)
+    validate = getattr(est, "_validate_params", None)
+    if callable(validate) and hasattr(est, "_parameter_constraints"):
+        try:
+            validate()
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"params for {path}: {_one_line(exc)}") from None
+
+
+def check_estimator(kind: str, class_path: str | None, params: dict[str, Any]) -> None:
+    """Raise ValueError naming the problem if the estimator cannot be built from the spec."""
+    if kind == "lightgbm":
+        _check_lightgbm(params)
+    elif class_path:
+        _check_sklearn(class_path, params)
