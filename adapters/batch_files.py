@@ -17,6 +17,8 @@ class BatchError(ValueError):
 
 def read_batch(path: Path) -> pd.DataFrame:
     """Read a CSV or parquet batch; other formats and unreadable files raise BatchError naming the file."""
+    if path.is_dir():
+        raise BatchError(f"batch path {path} is a directory: give one .csv or .parquet file")
     if not path.is_file():
         raise BatchError(f"batch file not found: {path}")
     suffix = path.suffix.lower()
