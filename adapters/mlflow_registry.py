@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from evergreen.faults import fault_point
 from evergreen.lineage import as_tag as as_tag  # re-exported: tag formatting lives in the core
 from evergreen.settings import Settings
 
@@ -199,6 +200,8 @@ def set_alias(
     cl = client(settings)
     now = datetime.now(UTC).isoformat()
     cl.set_registered_model_alias(name, alias, version)
+    if alias == CHAMPION:
+        fault_point("retrain:after-alias")
     cl.set_model_version_tag(name, version, f"{alias}_since", now)
     if alias == CHAMPION:
         cl.set_model_version_tag(name, version, "promoted_at", now)

@@ -31,6 +31,16 @@ class GateDecision(BaseModel):
     latency_budget_ms: float | None
     n_holdout: int
     n_resamples: int
+    # Hold-out rows left out because the champion trained on them (a refit learns its own hold-out).
+    n_excluded: int = 0
+    insufficient_evidence: bool = False
+
+    @property
+    def outcome(self) -> str:
+        """passed | rejected | insufficient_evidence (status stays promoted/rejected; this says why)."""
+        if self.insufficient_evidence:
+            return "insufficient_evidence"
+        return "passed" if self.passed else "rejected"
 
     @property
     def summary(self) -> str:
@@ -125,6 +135,30 @@ def decide(
     )
 
 
+def with_evidence(
+    decision: GateDecision, *, unseen_rows: int, excluded_rows: int, min_rows: int
+) -> GateDecision:
+    """Apply `gate.min_holdout_rows`: fewer unseen rows than that is 'insufficient evidence', never a pass.
+
+    `unseen_rows` are the hold-out rows neither model trained on; `excluded_rows` those the champion
+    trained on. With enough unseen rows the decision stands (the caller scored only the unseen rows).
+    """
+    if unseen_rows >= min_rows:
+        return decision.model_copy(update={"n_excluded": excluded_rows})
+    note = (
+        f"insufficient evidence: {unseen_rows} hold-out rows neither model trained on "
+        f"(gate.min_holdout_rows is {min_rows}; {excluded_rows} excluded as the champion trained on them)"
+    )
+    return decision.model_copy(
+        update={
+            "passed": False,
+            "insufficient_evidence": True,
+            "n_excluded": excluded_rows,
+            "reasons": [note, *(f"(not judged) {r}" for r in decision.reasons)],
+        }
+    )
+
+
 def _fmt(v: float | None, spec: str = ".4f") -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
 
@@ -132,6 +166,8 @@ def _fmt(v: float | None, spec: str = ".4f") -> str:
 def to_markdown(decision: GateDecision, title: str = "Gate report") -> str:
     """A human-readable gate report (Prefect artifact and MLflow artifact)."""
     verdict = "PASSED - promoted to `champion`" if decision.passed else "REJECTED - champion unchanged"
+    if decision.insufficient_evidence:
+        verdict = "INSUFFICIENT EVIDENCE - registered, not promoted; champion unchanged"
     rows = [
         ("metric", decision.metric),
         ("challenger", _fmt(decision.challenger)),
@@ -150,6 +186,7 @@ def to_markdown(decision: GateDecision, title: str = "Gate report") -> str:
         ("p95 batch latency (ms)", _fmt(decision.latency_p95_ms, ".1f")),
         ("latency budget (ms)", _fmt(decision.latency_budget_ms, ".0f")),
         ("hold-out rows", str(decision.n_holdout)),
+        ("hold-out rows excluded (champion trained on them)", str(decision.n_excluded)),
         ("bootstrap resamples", str(decision.n_resamples)),
     ]
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)

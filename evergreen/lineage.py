@@ -95,6 +95,41 @@ def build_lineage(
     }
 
 
+def judgement_tags(
+    *,
+    retrain_key: str,
+    outcome: str,
+    challenger: dict[str, str],
+    challenger_rows: int,
+    gate_rows: int,
+    gate_bounds: tuple[str, str],
+    excluded_rows: int,
+    registered: dict[str, str],
+    registered_rows: int,
+    refit: bool,
+) -> dict[str, str]:
+    """Which model the gate judged, on which rows, and what was registered (they differ after a refit).
+
+    `retrain_key` (the flow-run id) makes registration idempotent: one retrain, at most one version.
+    """
+    judged = (
+        f"challenger trained on {challenger['train_start']}..{challenger['train_end']} ({challenger_rows} rows), "
+        f"judged on {gate_rows} hold-out rows {gate_bounds[0]}..{gate_bounds[1]} neither model trained on"
+    )
+    if refit:
+        what = f"refit on {registered['train_start']}..{registered['train_end']} ({registered_rows} rows, hold-out included)"
+    else:
+        what = "the judged challenger"
+    return {
+        "retrain_key": retrain_key,
+        "gate_outcome": outcome,
+        "gate_judged": as_tag(judged),
+        "gate_rows": str(gate_rows),
+        "gate_excluded_rows": str(excluded_rows),
+        "registered": as_tag(what),
+    }
+
+
 def lineage_markdown(version: str, lineage: dict[str, str]) -> str:
     """The lineage table under the gate report (the gate decision itself is already shown above it)."""
     rows = "\n".join(f"| {k} | `{v}` |" for k, v in lineage.items() if k != "gate_decision")

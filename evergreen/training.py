@@ -91,6 +91,52 @@ def split(frame: pd.DataFrame, spec: ModelSpec) -> Split:
     return Split(train=train, holdout=holdout, weights=weights)
 
 
+def champion_trained_until(tags: dict[str, str] | None) -> str | None:
+    """The time of the last row the champion learned from, from its lineage tags (None: no champion).
+
+    `train_end` is the last training row; a refit also learned its hold-out, so `holdout_end` counts then.
+    """
+    if not tags:
+        return None
+    ends = [tags.get("train_end") or ""]
+    if tags.get("refit") == "true":
+        ends.append(tags.get("holdout_end") or "")
+    ends = [e for e in ends if e and e not in ("NaT", "nan")]
+    return max(ends, key=_sort_key) if ends else None
+
+
+def _sort_key(value: str) -> tuple[int, float | str]:
+    try:
+        return (0, float(pd.Timestamp(value).value))
+    except (ValueError, TypeError):
+        return (1, value)
+
+
+def _parse_like(column: pd.Series, value: str) -> object:
+    """A bound tag (str) in the column's own type, so the comparison is by time or number, not text."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        bound = pd.Timestamp(value)
+        tz = getattr(column.dt, "tz", None)
+        if tz is not None and bound.tzinfo is None:
+            bound = bound.tz_localize(tz)
+        return bound
+    if pd.api.types.is_numeric_dtype(column):
+        return float(value)
+    return value
+
+
+def unseen_holdout(holdout: pd.DataFrame, time_column: str, trained_until: str | None) -> pd.DataFrame:
+    """The hold-out rows strictly after `trained_until` (the champion's last training row).
+
+    The challenger never saw its hold-out; these rows are the ones the champion never saw either,
+    so the gate compares the two fairly.
+    """
+    if trained_until is None or holdout.empty:
+        return holdout
+    col = holdout[time_column]
+    return holdout.loc[(col > _parse_like(col, trained_until)).to_numpy()]
+
+
 def refit_rows(frame: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, np.ndarray | None]:
     """The rows (and weights) of a refit after a passed gate: the window over everything labelled, hold-out included."""
     labelled = sort_by_time(frame.dropna(subset=[spec.data.target]), spec.data.time_column)
