@@ -1,6 +1,6 @@
 """The rollback flow: find the target -> move `champion` back -> record the move -> announce.
 
-The audit trail is version tags (MLflow keeps no alias history), an event and an artifact.
+The audit trail is the audit log (Action.ROLLBACK), numbered version tags, an event and an artifact.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from evergreen.artifacts import artifact_key
 from evergreen.events import Event
 from tasks.announce import emit_event, publish_markdown
-from tasks.rollback import RollbackError, move_champion_back, rollback_target
+from tasks.rollback import RollbackError, move_champion_back, record_rollback, rollback_target
 
 __all__ = ["RollbackError", "RollbackOutcome", "rollback"]
 
@@ -24,19 +24,35 @@ class RollbackOutcome(BaseModel):
     to_version: str
     reason: str
     at: str
+    forced: bool = False
 
 
 @flow(name="rollback", log_prints=False)
-def rollback(model: str, to_version: str | None = None, reason: str = "manual rollback") -> dict[str, Any]:
-    """Point `champion` at `to_version` (default: the version the current champion replaced)."""
-    current, target = rollback_target(model, to_version)
-    at = move_champion_back(model, current, target, reason)
-    out = RollbackOutcome(model=model, from_version=current, to_version=target, reason=reason, at=at)
+def rollback(
+    model: str, to_version: str | None = None, reason: str = "manual rollback", force: bool = False
+) -> dict[str, Any]:
+    """Point `champion` at `to_version` (default: the nearest earlier champion that passed a gate).
+
+    A target that never passed a gate needs `force=True`; the audit entry then says forced=true.
+    """
+    plan = rollback_target(model, to_version, force)
+    at = move_champion_back(model, plan, reason)
+    record_rollback(model, plan, reason, at)
+    out = RollbackOutcome(
+        model=model,
+        from_version=plan.current,
+        to_version=plan.target,
+        reason=reason,
+        at=at,
+        forced=plan.forced,
+    )
     emit_event(Event.MODEL_ROLLED_BACK, model, out.model_dump())
+    forced = " (forced: the target never passed a gate)" if plan.forced else ""
     publish_markdown(
         artifact_key("rollback", model),
-        f"# Rollback: {model}\n\n`champion` moved from v{current} to v{target} at {at}.\n\nReason: {reason}\n",
-        f"{model}: champion v{current} -> v{target}",
+        f"# Rollback: {model}\n\n`champion` moved from v{plan.current} to v{plan.target} at {at}{forced}."
+        f"\n\nReason: {reason}\n",
+        f"{model}: champion v{plan.current} -> v{plan.target}",
     )
-    get_run_logger().info("rolled %s back from v%s to v%s", model, current, target)
+    get_run_logger().info("rolled %s back from v%s to v%s%s", model, plan.current, plan.target, forced)
     return out.model_dump()

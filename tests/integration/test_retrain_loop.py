@@ -255,7 +255,8 @@ def test_rollback_moves_champion_back_with_audit(env, weeks, tmp_path):
     champ = cl.get_model_version_by_alias("elec2", "champion")
     assert champ.version == first["champion_version"]
     assert champ.tags["rolled_back_from"] == second["version"]
-    assert champ.tags["promotion_reason"].startswith("rollback")
+    # Rollback keeps the target's promotion record (issue 9 case 8): no rewrite of promotion_reason.
+    assert not champ.tags["promotion_reason"].startswith("rollback")
     assert (
         cl.get_model_version("elec2", second["version"]).tags["rollback_reason"] == "bad predictions in prod"
     )
