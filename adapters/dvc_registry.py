@@ -20,12 +20,11 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import yaml
-from filelock import FileLock
 
 from evergreen.settings import Settings
 
@@ -64,7 +63,7 @@ def dvc_output_to_stderr() -> Iterator[None]:
         dvc_log.setLevel(level)
 
 
-def _git(repo: Path, *args: str, settings: Settings | None = None) -> str:
+def git_run(repo: Path, *args: str, settings: Settings | None = None) -> str:
     ident: list[str] = []
     if settings is not None:
         # A fresh machine may have no git identity; registry commits carry their own.
@@ -76,10 +75,13 @@ def _git(repo: Path, *args: str, settings: Settings | None = None) -> str:
         ]
     out = subprocess.run(["git", *ident, *args], cwd=repo, capture_output=True, text=True)
     if out.returncode != 0:
-        raise RegistryError(
-            f"git {' '.join(args)} failed in {repo}: {out.stderr.strip() or out.stdout.strip()}"
-        )
+        raise RegistryError(f"git {' '.join(args)} failed in {repo}: {first_line(out.stderr or out.stdout)}")
     return out.stdout.strip()
+
+
+def first_line(text: str) -> str:
+    """The first non-empty line of a tool's output (git explains a held lock in six lines)."""
+    return next((line.strip() for line in text.splitlines() if line.strip()), "(no output)")
 
 
 def _is_local(url: str) -> bool:
@@ -100,7 +102,7 @@ def ensure_registry(settings: Settings) -> Path:
         return root
     root.mkdir(parents=True, exist_ok=True)
     if not (root / ".git").exists():
-        _git(root, "init", "-q", "-b", "main")
+        git_run(root, "init", "-q", "-b", "main")
     with dvc_output_to_stderr():
         Repo.init(str(root), subdir=False, force=True)
     remote = settings.remote_url
@@ -114,8 +116,8 @@ def ensure_registry(settings: Settings) -> Path:
     (root / "README.md").write_text(
         "Evergreen data registry: data/ is tracked by data.dvc. Written by `evergreen ingest`.\n"
     )
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "Initialise Evergreen data registry", settings=settings)
+    git_run(root, "add", "-A")
+    git_run(root, "commit", "-q", "-m", "Initialise Evergreen data registry", settings=settings)
     logger.info("created data registry at %s with DVC remote %s", root, remote)
     return root
 
@@ -126,43 +128,10 @@ def frame_md5(frame: pd.DataFrame) -> str:
     return hashlib.md5(h.tobytes()).hexdigest()
 
 
-def _dvc_md5(root: Path) -> str:
+def dvc_md5(root: Path) -> str:
+    """The md5 of data/ recorded in the work tree's data.dvc."""
     meta = yaml.safe_load((root / "data.dvc").read_text())
     return str(meta["outs"][0]["md5"])
-
-
-def append_batch(
-    settings: Settings, dataset: str, batch: pd.DataFrame, *, source: str, model: str
-) -> tuple[DataVersion, bool, bool]:
-    """Write the batch as a new parquet part, `dvc add`, commit, `dvc push`.
-
-    Returns (version, created_dataset, duplicate). A batch whose exact rows were ingested before is not
-    written twice: the current version is returned with duplicate=True.
-    """
-    from dvc.repo import Repo
-
-    root = ensure_registry(settings)
-    with FileLock(str(root) + ".lock", timeout=600):
-        folder = root / "data" / dataset
-        created = not folder.exists() or not any(folder.glob("part-*.parquet"))
-        digest = frame_md5(batch)
-        dupes = list(folder.glob(f"part-*-{digest[:12]}.parquet")) if folder.exists() else []
-        if dupes:
-            logger.warning("batch %s has the same rows as %s; not ingested twice", source, dupes[0].name)
-            return current_version(settings, dataset), False, True
-        folder.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        part = folder / f"part-{stamp}-{digest[:12]}.parquet"
-        batch.to_parquet(part, index=False)
-        with dvc_output_to_stderr(), Repo(str(root)) as repo:
-            repo.add(str(root / "data"))
-            _git(root, "add", "data.dvc", ".gitignore")
-            msg = f"ingest {model}: {len(batch)} rows into data/{dataset} from {Path(source).name}"
-            _git(root, "commit", "-q", "-m", msg, settings=settings)
-            repo.push()
-        rev = _git(root, "rev-parse", "HEAD")
-        version = DataVersion(rev=rev, md5=_dvc_md5(root), path=f"data/{dataset}", rows=_count_rows(folder))
-        return version, created, False
 
 
 def resolve_rev(settings: Settings, rev: str | None) -> str:
@@ -173,13 +142,25 @@ def resolve_rev(settings: Settings, rev: str | None) -> str:
             raise RegistryError(
                 f"no data registry at {url}: ingest a batch first (evergreen ingest MODEL FILE)"
             )
-        return _git(Path(url), "rev-parse", "--verify", f"{rev or 'HEAD'}^{{commit}}")
+        return git_run(Path(url), "rev-parse", "--verify", f"{rev or 'HEAD'}^{{commit}}")
     out = subprocess.run(["git", "ls-remote", url, rev or "HEAD"], capture_output=True, text=True)
     if out.returncode != 0 or not out.stdout.strip():
         if rev and len(rev) == 40:
             return rev
         raise RegistryError(f"cannot resolve rev {rev or 'HEAD'} in {url}: {out.stderr.strip()}")
     return out.stdout.split()[0]
+
+
+def _raise_if_objects_missing(fs: Any, sha: str, settings: Settings) -> None:
+    """data.dvc is committed but DVC cannot list data/: its objects left the cache and the remote."""
+    try:
+        fs.ls("data")
+    except Exception as exc:  # noqa: BLE001  dvc_data raises DataIndexDirError (and kin) here
+        raise RegistryError(
+            f"registry rev {sha[:12]}: the data objects of data/ are missing from the DVC cache and "
+            f"the DVC remote {settings.remote_url} ({type(exc).__name__}); restore the remote or "
+            "`dvc push` from a copy that still has them"
+        ) from None
 
 
 def read_dataset(
@@ -198,10 +179,11 @@ def read_dataset(
         ) from None
     folder = f"data/{dataset}"
     if not fs.exists(folder):
+        _raise_if_objects_missing(fs, sha, settings)  # issue 9 case 12: not "ingest a batch first"
         raise RegistryError(
             f"registry rev {sha[:12]} has no dataset {folder!r}: ingest a batch for this model first"
         )
-    parts = sorted(p for p in fs.find(folder) if p.endswith(".parquet"))
+    parts = sorted(p for p in fs.find(folder) if p.endswith(".parquet"))  # committed parts only
     frames = [pd.read_parquet(io.BytesIO(fs.read_bytes(p))) for p in parts]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     version = DataVersion(rev=sha, md5=str(meta["outs"][0]["md5"]), path=folder, rows=len(frame))
@@ -213,10 +195,10 @@ def current_version(settings: Settings, dataset: str) -> DataVersion:
     root = Path(settings.registry_path)
     rev = resolve_rev(settings, None)
     folder = root / "data" / dataset
-    return DataVersion(rev=rev, md5=_dvc_md5(root), path=f"data/{dataset}", rows=_count_rows(folder))
+    return DataVersion(rev=rev, md5=dvc_md5(root), path=f"data/{dataset}", rows=count_rows(folder))
 
 
-def _count_rows(folder: Path) -> int:
+def count_rows(folder: Path) -> int:
     import pyarrow.parquet as pq
 
     return sum(pq.read_metadata(p).num_rows for p in folder.glob("part-*.parquet")) if folder.exists() else 0

@@ -38,15 +38,19 @@ def ingest(
 ) -> None:
     """Validate FILE with GX against the model's spec; append it as a new DVC version or quarantine it.
 
-    Exit codes: 0 ingested (or duplicate), 2 rejected and quarantined, 1 any other error.
+    Exit codes: 0 ingested (or duplicate), 2 rejected and quarantined, 1 any other error (including a
+    committed batch whose announcement is pending: re-run the same ingest to complete it).
     """
-    from flows.ingest import BatchRejected
+    from flows.ingest import BatchRejected, IngestIncomplete
     from flows.ingest import ingest as ingest_flow
 
     try:
         result = run_guarded(lambda: ingest_flow(model=model, path=str(file)), as_json=json_out)
     except BatchRejected as exc:
         fail(str(exc), EXIT_REJECTED, as_json=json_out, extra={"outcome": "rejected"})
+        return
+    except IngestIncomplete as exc:
+        fail(str(exc), as_json=json_out, extra={"outcome": "pending"})
         return
     if json_out:
         print_json(result)
@@ -55,6 +59,8 @@ def ingest(
     if result["status"] == "duplicate":
         typer.echo(f"{file}: these rows were already ingested; nothing new (no event emitted)")
         return
+    for reason in (result.get("checks") or {}).get("reasons", []):
+        typer.echo(f"note: {reason}")
     share = result["new_share"]
     typer.echo(
         f"{result['rows']} rows ingested into {model} ({result['total_rows']} in total"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from adapters import batch_files, dvc_registry
+from adapters import batch_files, dvc_ingest, dvc_registry
 from adapters.dvc_registry import DataVersion
 from evergreen import validation
 from evergreen.settings import get_settings
@@ -59,15 +60,44 @@ def read_batch(path: Path, spec: ModelSpec) -> pd.DataFrame:
 
 
 @task(cache_policy=NO_CACHE)
-def quarantine_batch(path: Path, model: str, summary: validation.ValidationSummary) -> tuple[Path, Path]:
-    """Move a rejected batch aside with its validation report (nothing is silently dropped)."""
-    report: dict[str, Any] = {"validation": summary.model_dump(mode="json")}
+def quarantine_batch(path: Path, model: str, report: dict[str, Any]) -> tuple[Path, Path]:
+    """Move a rejected batch aside with its report, e.g. {"validation": ...} or {"checks": ...}."""
     return batch_files.quarantine(path, model, report, get_settings().quarantine_dir)
 
 
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def append_to_registry(
-    dataset: str, frame: pd.DataFrame, source: str, model: str
-) -> tuple[DataVersion, bool, bool]:
-    """Append a batch as a new DVC version. Safe to retry: rows already stored are reported as a duplicate."""
-    return dvc_registry.append_batch(get_settings(), dataset, frame, source=source, model=model)
+def append_to_registry(spec: ModelSpec, frame: pd.DataFrame, source: str, model: str) -> dvc_ingest.Appended:
+    """Check the rows against the committed data and commit the new ones (adapters.dvc_ingest).
+
+    Safe to retry: each attempt first rolls back what a failed one left uncommitted, and rows already
+    committed come back as a duplicate (with the batch still pending announcement if it was this one)."""
+    return dvc_ingest.append_batch(get_settings(), spec, frame, source=source, model=model)
+
+
+@task(cache_policy=NO_CACHE)
+def mark_announced(batch: str) -> None:
+    """The batch's audit entry and event are out: it is no longer pending."""
+    dvc_ingest.clear_pending(get_settings(), batch)
+
+
+@task(cache_policy=NO_CACHE)
+def emit_ingested(model: str, payload: dict[str, Any], labels: dict[str, str], rev: str) -> str:
+    """`evergreen.data.ingested` with an id derived from the data commit: a repeated emit (a retry that
+    completes an announcement) carries the same id, so the Prefect server stores the event once."""
+    from prefect.events import emit_event
+
+    from adapters.prefect_api import EventNotEmitted
+    from evergreen.events import Event, resource
+
+    event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"evergreen:{Event.DATA_INGESTED.value}:{model}:{rev}")
+    ev = emit_event(
+        event=Event.DATA_INGESTED.value,
+        resource=resource(model, labels),
+        payload={"model": model, **payload},
+        id=event_id,
+    )
+    if ev is None:
+        raise EventNotEmitted(
+            f"{Event.DATA_INGESTED.value} for {model} was not emitted (check PREFECT_API_URL)"
+        )
+    return str(ev.id)

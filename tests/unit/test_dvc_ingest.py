@@ -1,0 +1,79 @@
+"""adapters.dvc_ingest on a real local git+DVC registry (no servers): rows checked against HEAD,
+leftovers of a crashed ingest rolled back, pending markers settled (issue 9 case 1)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from adapters import dvc_ingest, dvc_registry
+from evergreen.settings import get_settings
+from evergreen.spec import ModelSpec
+
+
+@pytest.fixture
+def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("EVERGREEN_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("EVERGREEN_DATA_REPO", raising=False)
+    monkeypatch.delenv("EVERGREEN_DVC_REMOTE", raising=False)
+    return dvc_registry.ensure_registry(get_settings())
+
+
+def _append(spec: ModelSpec, frame: pd.DataFrame, source: str = "b.csv") -> dvc_ingest.Appended:
+    return dvc_ingest.append_batch(get_settings(), spec, frame, source=source, model="m")
+
+
+def test_batch_hash_ignores_order_and_sees_content(elec2: pd.DataFrame, elec2_spec: ModelSpec) -> None:
+    week = elec2.iloc[:336]
+    assert dvc_ingest.batch_hash(week, elec2_spec) == dvc_ingest.batch_hash(week.sample(frac=1), elec2_spec)
+    assert dvc_ingest.batch_hash(week, elec2_spec) != dvc_ingest.batch_hash(week.iloc[:335], elec2_spec)
+
+
+def test_orphan_part_is_rolled_back_and_batch_committed(
+    registry: Path, elec2: pd.DataFrame, elec2_spec: ModelSpec
+) -> None:
+    first = _append(elec2_spec, elec2.iloc[:336])
+    assert first.check.ok and len(first.pending) == 1 and first.pending[0].rev is not None
+    dvc_ingest.clear_pending(get_settings(), first.batch)
+    head = dvc_registry.resolve_rev(get_settings(), None)
+    # A crashed ingest: its part is in the work tree, never committed.
+    orphan = registry / "data" / "elec2" / "part-orphan-000000000000.parquet"
+    elec2.iloc[336:672].to_parquet(orphan, index=False)
+    second = _append(elec2_spec, elec2.iloc[336:672])  # the retry of that batch: new, not "duplicate"
+    assert second.check.ok and second.check.counts.new == 336
+    assert not orphan.exists()
+    (pending,) = second.pending
+    assert pending.rev != head and pending.total_rows == 672 and pending.rows == 336
+    msg = subprocess.run(["git", "log", "-1", "--format=%B"], cwd=registry, capture_output=True, text=True)
+    assert f"{dvc_ingest.BATCH_TRAILER}: {second.batch}" in msg.stdout
+    frame, version = dvc_registry.read_dataset(get_settings(), "elec2", None)
+    assert len(frame) == 672 and frame["timestamp"].is_unique and version.rev == pending.rev
+
+
+def test_retry_of_committed_batch_is_pending_not_silent(
+    registry: Path, elec2: pd.DataFrame, elec2_spec: ModelSpec
+) -> None:
+    first = _append(elec2_spec, elec2.iloc[:336])
+    again = _append(elec2_spec, elec2.iloc[:336].sample(frac=1, random_state=1))
+    assert again.check.status == "duplicate"
+    assert [p.batch for p in again.pending] == [first.batch]  # still unannounced: the flow completes it
+    dvc_ingest.clear_pending(get_settings(), first.batch)
+    assert _append(elec2_spec, elec2.iloc[:336]).pending == ()
+
+
+def test_failed_commit_leaves_nothing(registry: Path, elec2: pd.DataFrame, elec2_spec: ModelSpec) -> None:
+    _append(elec2_spec, elec2.iloc[:336])
+    head = dvc_registry.resolve_rev(get_settings(), None)
+    lock = registry / ".git" / "index.lock"
+    lock.touch()
+    with pytest.raises(dvc_registry.RegistryError, match="index.lock"):
+        _append(elec2_spec, elec2.iloc[336:672])
+    lock.unlink()
+    assert dvc_registry.resolve_rev(get_settings(), None) == head
+    assert len(list((registry / "data" / "elec2").glob("part-*.parquet"))) == 1
+    assert [p.rev for p in dvc_ingest.read_pending(registry)] == [head]  # only the first, unannounced
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=registry, capture_output=True, text=True)
+    assert status.stdout.strip() == ""
