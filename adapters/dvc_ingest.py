@@ -41,6 +41,7 @@ from adapters.dvc_registry import (
     ensure_registry,
     frame_md5,
     git_run,
+    raise_if_objects_missing,
     read_dataset,
 )
 from evergreen.batch_checks import BatchCheck, check_rows, empty_index, index_rows
@@ -146,8 +147,7 @@ def committed_parts(settings: Settings, rev: str) -> set[str]:
     if _show(Path(settings.registry_path), rev, "data.dvc") is None:
         return set()
     fs = DVCFileSystem(settings.registry_path, rev=rev)
-    if not fs.exists("data"):
-        return set()
+    raise_if_objects_missing(fs, rev, settings)
     return {p.lstrip("/") for p in fs.find("data") if p.endswith(".parquet")}
 
 

@@ -151,7 +151,7 @@ def resolve_rev(settings: Settings, rev: str | None) -> str:
     return out.stdout.split()[0]
 
 
-def _raise_if_objects_missing(fs: Any, sha: str, settings: Settings) -> None:
+def raise_if_objects_missing(fs: Any, sha: str, settings: Settings) -> None:
     """data.dvc is committed but DVC cannot list data/: its objects left the cache and the remote."""
     try:
         fs.ls("data")
@@ -179,7 +179,7 @@ def read_dataset(
         ) from None
     folder = f"data/{dataset}"
     if not fs.exists(folder):
-        _raise_if_objects_missing(fs, sha, settings)  # issue 9 case 12: not "ingest a batch first"
+        raise_if_objects_missing(fs, sha, settings)  # issue 9 case 12: not "ingest a batch first"
         raise RegistryError(
             f"registry rev {sha[:12]} has no dataset {folder!r}: ingest a batch for this model first"
         )
