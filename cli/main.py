@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import typer
 
 app = typer.Typer(
@@ -11,6 +14,32 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _global_options(
+    debug: bool = typer.Option(
+        False, "--debug", help="Show tracebacks (Evergreen's and Prefect's) instead of one `error:` line."
+    ),
+) -> None:
+    """Automated, gated retraining for tabular models on Prefect, MLflow, DVC and GX."""
+    from cli.output import set_debug
+
+    set_debug(debug)
+    _bound_mlflow_calls()
+
+
+def _bound_mlflow_calls() -> None:
+    """MLflow retries an unreachable server for minutes by default: bound it from EVERGREEN_MLFLOW_*
+    settings (explicit MLFLOW_HTTP_REQUEST_* variables still win)."""
+    from evergreen.settings import get_settings, mlflow_http_env
+
+    try:
+        env = mlflow_http_env(get_settings())
+    except Exception:  # noqa: BLE001  a bad setting is reported by the command that reads it
+        return
+    for key, value in env.items():
+        os.environ.setdefault(key, value)
 
 
 def _register() -> None:
@@ -23,7 +52,19 @@ def _register() -> None:
 
 def main() -> None:
     _register()
-    app()
+    try:
+        app()
+    except Exception as exc:
+        # Last line of defence for failures outside run_guarded: one `error:` line, no traceback.
+        from cli.errors import describe
+        from cli.output import STATE, fail
+
+        if STATE.debug or "--debug" in sys.argv:
+            raise
+        try:
+            fail(describe(exc), as_json="--json" in sys.argv)
+        except typer.Exit as done:
+            sys.exit(done.exit_code)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 import typer
 
-from cli.output import print_json, run_guarded
+from cli.output import fail, print_json, run_guarded
 
 
 def register(app: typer.Typer) -> None:
@@ -30,6 +30,10 @@ def retrain(
     from flows.retrain import Reason
     from flows.retrain import retrain as retrain_flow
 
+    allowed = get_args(Reason)
+    if reason not in allowed:
+        fail(f"--reason {reason!r} is not one of {', '.join(allowed)}", as_json=json_out)
+
     overrides: dict[str, Any] = {}
     for item in override:
         key, _, raw = item.partition("=")
@@ -40,7 +44,6 @@ def retrain(
     result = run_guarded(
         lambda: retrain_flow(
             model=model,
-            # The flow validates its parameters: an unknown reason fails there, as before.
             reason=cast(Reason, reason),
             data_rev=rev,
             force=force,

@@ -68,6 +68,17 @@ class Settings(BaseSettings):
     stack_start_timeout: float = Field(
         default=240.0, description="Seconds to wait for each service's health."
     )
+    mlflow_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds per MLflow HTTP request (sets MLFLOW_HTTP_REQUEST_TIMEOUT unless already set).",
+    )
+    mlflow_max_retries: int = Field(
+        default=2,
+        ge=0,
+        description="Retries of a failed MLflow HTTP request (sets MLFLOW_HTTP_REQUEST_MAX_RETRIES unless set); "
+        "with the timeout this bounds how long an unreachable server takes to report.",
+    )
 
     @property
     def home_abs(self) -> Path:
@@ -96,6 +107,16 @@ class Settings(BaseSettings):
     @property
     def tracking_uri(self) -> str:
         return self.mlflow_tracking_uri or f"sqlite:///{self.home_abs / 'mlflow.db'}"
+
+
+def mlflow_http_env(settings: Settings) -> dict[str, str]:
+    """MLflow client env defaults that bound a call to an unreachable server (MLflow's own defaults
+    retry for minutes). Callers apply them with os.environ.setdefault, so explicit MLFLOW_* values win."""
+    return {
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(int(max(1, settings.mlflow_timeout))),
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(settings.mlflow_max_retries),
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    }
 
 
 def get_settings() -> Settings:

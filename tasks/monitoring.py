@@ -51,8 +51,17 @@ def load_profile(champ: model_registry.Champion) -> ReferenceProfile:
 
 @task(cache_policy=NO_CACHE)
 def read_batch_file(spec: ModelSpec, batch: str) -> Rows:
-    """A batch file given on the command line, coerced to the spec's types."""
-    return Rows(coerce_batch(batch_files.read_batch(Path(batch)), spec), batch, "file")
+    """A batch file given on the command line, coerced to the spec's types.
+
+    A batch without a critical feature is refused: measuring the rest would report "drift none"
+    for exactly the feature that must never go unwatched (issue 9 case 12)."""
+    frame = batch_files.read_batch(Path(batch))
+    lacking = [f.name for f in spec.features if f.critical and f.name not in frame.columns]
+    if lacking:
+        raise batch_files.BatchError(
+            f"monitor batch {batch} lacks critical feature column(s) {lacking}: drift cannot be measured"
+        )
+    return Rows(coerce_batch(frame, spec), batch, "file")
 
 
 @task(cache_policy=NO_CACHE)
