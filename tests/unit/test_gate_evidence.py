@@ -99,3 +99,11 @@ def test_fault_point_is_off_unless_named(monkeypatch):
     fault_point("retrain:after-register")  # not named: returns
     monkeypatch.delenv(ENV)
     fault_point("retrain:after-register")
+
+
+def test_retrain_lock_name_is_the_limit_evergreen_up_creates():
+    from adapters.prefect_lock import LEASE_SECONDS, limit_name
+    from stack.limits import retrain_limit_name
+
+    assert limit_name("elec2") == retrain_limit_name("elec2") == "evergreen-retrain-elec2"
+    assert LEASE_SECONDS >= 60  # the Prefect server rejects shorter leases
