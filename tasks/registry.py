@@ -1,4 +1,6 @@
-"""Model Registry tasks: cooldown, recording a candidate (lineage, run, version), moving aliases.
+"""Model Registry tasks: cooldown, the champion's tags, recording a candidate (lineage, MLflow run).
+
+Registering the version and moving the alias are in tasks/promotion.py (idempotent, compare-and-swap).
 
 Retries only where a retry is safe: reads and idempotent alias/tag writes. Logging a run or registering
 a version creates a new object each call, so those are not retried.
@@ -7,11 +9,10 @@ a version creates a new object each call, so those are not retried.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
 
 import pandas as pd
 import yaml
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
@@ -131,31 +132,3 @@ def log_candidate(
             "prefect_flow_run_id": tags["prefect_flow_run_id"],
         },
     )
-
-
-@task(cache_policy=NO_CACHE)
-def register_version(model: str, logged: registry.LoggedRun, tags: dict[str, str], description: str) -> str:
-    """Every trained model becomes a version, passed or not (a new version per call: no retries)."""
-    return registry.register_version(get_settings(), model, logged, tags=tags, description=description[:1000])
-
-
-@task(cache_policy=NO_CACHE)
-def promote_or_reject(
-    model: str, version: str, verdict: GateDecision, previous: str | None, reason: str
-) -> Literal["promoted", "rejected"]:
-    """Move `champion` (passed) or `challenger` (rejected). On failure, undo the registration, then raise."""
-    settings = get_settings()
-    try:
-        if verdict.passed:
-            registry.set_alias(settings, model, registry.CHAMPION, version, reason=reason, previous=previous)
-            return "promoted"
-        registry.set_alias(settings, model, registry.CHALLENGER, version, reason=reason, previous=None)
-        registry.tag_version(settings, model, version, {"rejection_reason": verdict.summary[:5000]})
-        return "rejected"
-    except Exception:
-        # Never half-register: drop the new version and put the champion back where it was.
-        get_run_logger().exception(
-            "alias update failed; removing v%s and restoring champion %s", version, previous
-        )
-        registry.undo_registration(settings, model, version, previous)
-        raise
