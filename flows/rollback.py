@@ -10,6 +10,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
+from adapters.prefect_lock import model_lock
 from evergreen.artifacts import artifact_key
 from evergreen.events import Event
 from tasks.announce import emit_event, publish_markdown
@@ -35,9 +36,11 @@ def rollback(
 
     A target that never passed a gate needs `force=True`; the audit entry then says forced=true.
     """
-    plan = rollback_target(model, to_version, force)
-    at = move_champion_back(model, plan, reason)
-    record_rollback(model, plan, reason, at)
+    # The retrain's per-model lock: a rollback never interleaves with a promotion's score -> alias.
+    with model_lock(model):
+        plan = rollback_target(model, to_version, force)
+        at = move_champion_back(model, plan, reason)
+        record_rollback(model, plan, reason, at)
     out = RollbackOutcome(
         model=model,
         from_version=plan.current,

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,16 @@ CLI_TIMEOUT = 600
 
 
 @pytest.fixture
-def env(prefect_server, mlflow_server, stack_env, tmp_path, monkeypatch) -> dict[str, str]:
+def model() -> str:
+    """A model name of its own: the session's MLflow server is shared by every test."""
+    return f"elec2-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def env(prefect_server, mlflow_server, stack_env, tmp_path, monkeypatch, model) -> dict[str, str]:
     monkeypatch.chdir(ROOT)
     models = tmp_path / "models"
-    write_spec(models, elec2_spec_dict("elec2"))
+    write_spec(models, elec2_spec_dict(model))
     return stack_env(
         prefect=prefect_server,
         mlflow=mlflow_server,
@@ -100,33 +107,33 @@ def test_class_path_function_is_never_called(env, tmp_path):
     assert not marker.exists()
 
 
-def test_bogus_reason_lists_allowed_values(env):
+def test_bogus_reason_lists_allowed_values(env, model):
     """Case 10: `--reason bogus`."""
-    one_error(cli(env, "retrain", "elec2", "--reason", "bogus"), "'bogus'", "manual", "drift", "backfill")
+    one_error(cli(env, "retrain", model, "--reason", "bogus"), "'bogus'", "manual", "drift", "backfill")
 
 
-def test_monitor_before_any_ingest(env):
+def test_monitor_before_any_ingest(env, model):
     """Case 10: `monitor` before any ingest, text mode."""
-    proc = cli(env, "monitor", "elec2")
+    proc = cli(env, "monitor", model)
     if proc.returncode == 0:  # the monitor may report "nothing to measure" instead of failing
         assert "error:" not in proc.stderr and "Traceback" not in proc.stderr
         return
     one_error(proc)
 
 
-def test_mlflow_on_closed_port_names_the_server(env):
+def test_mlflow_on_closed_port_names_the_server(env, model):
     """Case 10: an MLflow URI on a closed port gave a traceback after 253 s of retries."""
     from stack import free_port
 
     uri = f"http://127.0.0.1:{free_port()}"
     closed = {"MLFLOW_TRACKING_URI": uri, "EVERGREEN_MLFLOW_TRACKING_URI": uri}
-    one_error(cli(env, "rollback", "elec2", **closed), "MLflow server", uri, "unreachable")
-    proc = cli(env, "rollback", "elec2", "--json", **closed)
+    one_error(cli(env, "rollback", model, **closed), "MLflow server", uri, "unreachable")
+    proc = cli(env, "rollback", model, "--json", **closed)
     one_error(proc, uri)
     assert uri in json_error(proc)["error"]
 
 
-def test_read_only_home(env, tmp_path):
+def test_read_only_home(env, model, tmp_path):
     """Case 10: a read-only EVERGREEN_HOME."""
     batch = write_batch(elec2_weeks()[0], tmp_path / "w00.csv")
     if os.geteuid() == 0:  # root ignores permission bits: use a place no one may create files in
@@ -136,24 +143,24 @@ def test_read_only_home(env, tmp_path):
         ro.mkdir()
         ro.chmod(0o555)
         home = str(ro)
-    proc = cli(env, "ingest", "elec2", batch, EVERGREEN_HOME=home, PREFECT_HOME=str(tmp_path / "ph"))
+    proc = cli(env, "ingest", model, batch, EVERGREEN_HOME=home, PREFECT_HOME=str(tmp_path / "ph"))
     one_error(proc, "cannot write", "EVERGREEN_HOME")
 
 
-def test_directory_as_batch_says_directory(env, tmp_path):
+def test_directory_as_batch_says_directory(env, model, tmp_path):
     """Case 12: a directory was reported as "not found"."""
     folder = tmp_path / "batches"
     folder.mkdir()
-    one_error(cli(env, "ingest", "elec2", str(folder)), "is a directory")
+    one_error(cli(env, "ingest", model, str(folder)), "is a directory")
 
 
-def _ingest_and_train(env: dict[str, str], tmp_path: Path, *, as_json: bool) -> None:
+def _ingest_and_train(env: dict[str, str], model: str, tmp_path: Path, *, as_json: bool) -> None:
     weeks = elec2_weeks()
     batch = write_batch(pd.concat(weeks[:10]), tmp_path / "w00-09.csv")
     flag = ["--json"] if as_json else []
-    ingested = cli(env, "ingest", "elec2", batch, *flag)
+    ingested = cli(env, "ingest", model, batch, *flag)
     assert ingested.returncode == 0, ingested.stderr[-3000:]
-    trained = cli(env, "retrain", "elec2", *flag)
+    trained = cli(env, "retrain", model, *flag)
     assert trained.returncode == 0, trained.stderr[-3000:]
     if as_json:
         # Case 11: MLflow's "View run ..." lines used to precede the JSON on stdout.
@@ -162,22 +169,22 @@ def _ingest_and_train(env: dict[str, str], tmp_path: Path, *, as_json: bool) -> 
         assert "View run" not in trained.stdout
 
 
-def test_json_stdout_is_pure_and_monitor_needs_critical_feature(env, tmp_path):
+def test_json_stdout_is_pure_and_monitor_needs_critical_feature(env, model, tmp_path):
     """Case 11 (--json stdout with an MLflow server) and case 12 (a monitor batch without its critical
     feature reported "drift none")."""
-    _ingest_and_train(env, tmp_path, as_json=True)
+    _ingest_and_train(env, model, tmp_path, as_json=True)
     week = elec2_weeks()[12].drop(columns=["nswdemand"])
     batch = write_batch(week, tmp_path / "no-critical.csv")
-    one_error(cli(env, "monitor", "elec2", "--batch", batch), "nswdemand", "critical")
+    one_error(cli(env, "monitor", model, "--batch", batch), "nswdemand", "critical")
 
 
-def test_missing_dvc_objects_are_named(env, tmp_path):
+def test_missing_dvc_objects_are_named(env, model, tmp_path):
     """Case 12: missing DVC objects were reported as "no dataset ... ingest a batch first"."""
     weeks = elec2_weeks()
     batch = write_batch(pd.concat(weeks[:10]), tmp_path / "w00-09.csv")
-    assert cli(env, "ingest", "elec2", batch).returncode == 0
+    assert cli(env, "ingest", model, batch).returncode == 0
     home = Path(env["EVERGREEN_HOME"])
     shutil.rmtree(home / "data-registry" / ".dvc" / "cache")
     shutil.rmtree(home / "dvc-remote")
-    error = one_error(cli(env, "retrain", "elec2"), "DVC")
+    error = one_error(cli(env, "retrain", model, "--force"), "DVC")
     assert "ingest a batch first" not in error and "missing" in error
