@@ -42,7 +42,9 @@ def test_noise_only_improvement_is_not_promoted_with_superiority(scored):
     assert d.ci_low is not None and d.ci_low <= 0 <= d.ci_high
     assert "superiority" in d.summary
     # The same noise passes non-inferiority with a small tolerance: the gate models noise, not luck.
-    d2 = decide(gate.model_copy(update={"require_superiority": False, "tolerance": 0.02}), "roc_auc", y, chal, champ)
+    d2 = decide(
+        gate.model_copy(update={"require_superiority": False, "tolerance": 0.02}), "roc_auc", y, chal, champ
+    )
     assert d2.passed
 
 

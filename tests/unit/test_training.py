@@ -66,15 +66,25 @@ def test_unknown_category_scores_without_crash(elec2, elec2_spec):
 
 def test_sklearn_estimator(elec2, elec2_spec):
     spec = elec2_spec.with_overrides(
-        {"training.estimator": {"kind": "sklearn", "class_path": "sklearn.linear_model.LogisticRegression",
-                                "params": {"max_iter": 500}}}
+        {
+            "training.estimator": {
+                "kind": "sklearn",
+                "class_path": "sklearn.linear_model.LogisticRegression",
+                "params": {"max_iter": 500},
+            }
+        }
     )
     sp = training.split(elec2.iloc[: 336 * 12], spec)
     model, _ = training.fit(spec, sp.train)
-    assert metric_value("roc_auc", training.labels(sp.holdout, spec), training.predict_scores(model, sp.holdout)) > 0.5
+    assert (
+        metric_value("roc_auc", training.labels(sp.holdout, spec), training.predict_scores(model, sp.holdout))
+        > 0.5
+    )
     # An unimportable class_path is refused when the spec is built (issue 9 case 10), not at training.
     with pytest.raises(ValueError, match="cannot import"):
-        elec2_spec.with_overrides({"training.estimator": {"kind": "sklearn", "class_path": "sklearn.nope.Model"}})
+        elec2_spec.with_overrides(
+            {"training.estimator": {"kind": "sklearn", "class_path": "sklearn.nope.Model"}}
+        )
 
 
 def test_single_class_training_is_rejected(elec2, elec2_spec):

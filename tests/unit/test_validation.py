@@ -45,9 +45,14 @@ def test_unknown_category_forbidden(week, elec2_spec):
     week.loc[0, "day"] = 8
     r = validate(week, elec2_spec)
     assert ("expect_column_values_to_be_in_set", "day") in _failed(r)
-    allowed = elec2_spec.with_overrides({"features": [
-        {**f.model_dump(), "allow_unknown": True} if f.name == "day" else f.model_dump() for f in elec2_spec.features
-    ]})
+    allowed = elec2_spec.with_overrides(
+        {
+            "features": [
+                {**f.model_dump(), "allow_unknown": True} if f.name == "day" else f.model_dump()
+                for f in elec2_spec.features
+            ]
+        }
+    )
     assert validate(week, allowed).success
 
 
