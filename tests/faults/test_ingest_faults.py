@@ -145,8 +145,13 @@ def test_mlflow_unreachable_then_retry(model, weeks, tmp_path, prefect_server, m
     from flows.ingest import IngestIncomplete, ingest
 
     batch = write_batch(weeks[SEED_WEEKS], tmp_path / "w.csv")
-    for var in ("MLFLOW_TRACKING_URI", "EVERGREEN_MLFLOW_TRACKING_URI"):
-        monkeypatch.setenv(var, "http://127.0.0.1:9")
+    down = {var: "http://127.0.0.1:9" for var in ("MLFLOW_TRACKING_URI", "EVERGREEN_MLFLOW_TRACKING_URI")}
+    result = _cli_ingest(model, Path(batch), **down)  # the user's view: exit 1, one error line
+    assert result.returncode == 1, result.stderr[-2000:]
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "127.0.0.1:9" in error and "pending" in error and "re-run" in error
+    for var, value in down.items():  # and in-process: the flow's own exception
+        monkeypatch.setenv(var, value)
     with pytest.raises(IngestIncomplete, match="127.0.0.1:9"):
         ingest(model=model, path=batch)
     (pending,) = dvc_ingest.read_pending(_root())
