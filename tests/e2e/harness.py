@@ -18,7 +18,6 @@ from typing import Any
 
 import pandas as pd
 import pytest
-import yaml
 
 from tests.support.builders import ROOT, write_batch
 from tests.support.prefect_events import read_events
@@ -88,21 +87,12 @@ class Seed:
 
 
 def render_prefect_yaml(model: str, pool: str, dest: Path) -> Path:
-    """The repo's prefect.yaml for another model: every "elec2" renamed, the work pool replaced."""
-    raw = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    """The e2e model's deployments, rendered from models/elec2.yaml under the test's model name."""
+    from deployments import render_prefect_yaml as render
+    from evergreen.spec import load_spec, parse_spec
 
-    def rename(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {rename(k): rename(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [rename(v) for v in node]
-        return node.replace("elec2", model) if isinstance(node, str) else node
-
-    raw = rename(raw)
-    for dep in raw["deployments"]:
-        dep["work_pool"] = {**dep["work_pool"], "name": pool}
-    raw.pop("definitions", None)
-    dest.write_text(yaml.safe_dump(raw, sort_keys=False))
+    spec = load_spec("elec2", ROOT / "models")
+    dest.write_text(render([parse_spec({**spec.model_dump(mode="json"), "name": model})], work_pool=pool))
     return dest
 
 
