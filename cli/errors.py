@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from collections.abc import Iterator
 
 
@@ -74,6 +75,9 @@ def _unreachable(exc: BaseException) -> str | None:
     return None
 
 
+_DVC_OBJECT = re.compile(r"(^|/)(files/)?md5/[0-9a-f]{2}/[0-9a-f]{30}(\.dir)?$")
+
+
 def _os_error(exc: OSError) -> str:
     where = exc.filename or ""
     if isinstance(exc, IsADirectoryError):
@@ -81,6 +85,12 @@ def _os_error(exc: OSError) -> str:
     if isinstance(exc, PermissionError) or exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         home = os.environ.get("EVERGREEN_HOME", ".evergreen")
         return f"cannot write {where}: {exc.strerror} (is EVERGREEN_HOME={home} writable?)"
+    if isinstance(exc, FileNotFoundError) and _DVC_OBJECT.search(str(where)):
+        # DVC reads a missing object from the remote last: the cache and the remote both lost it.
+        return (
+            f"the data registry's DVC data objects are missing from the DVC cache and the DVC remote "
+            f"({where} not found): restore the remote or `dvc push` from a copy that still has them"
+        )
     if isinstance(exc, FileNotFoundError):
         return f"not found: {where}" if where else str(exc)
     return f"{exc.strerror or exc}: {where}".rstrip(": ")
