@@ -69,7 +69,7 @@ class Settings(BaseSettings):
         default=240.0, description="Seconds to wait for each service's health."
     )
     mlflow_timeout: float = Field(
-        default=10.0,
+        default=30.0,
         gt=0,
         description="Seconds per MLflow HTTP request (sets MLFLOW_HTTP_REQUEST_TIMEOUT unless already set).",
     )
