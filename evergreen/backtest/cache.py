@@ -196,16 +196,52 @@ class ReplayCache:
 
         return self._get(("perf", fitted.key, i, metric, reference, floor, alpha), "performance", compute)
 
+    def lineage_bounds(self, fitted: Fitted) -> dict[str, str]:
+        """The `train_end` / `holdout_end` / `refit` tags production's registration writes for this model.
+
+        A backtest refit is a fit without a hold-out whose training rows run to the end, so its
+        `train_end` already covers what a production refit's `holdout_end` adds.
+        """
+        times = self.replay.frame[self.replay.spec.data.time_column]
+        tags = {
+            "train_end": str(times.iloc[fitted.train[1] - 1]) if fitted.train[1] > 0 else "",
+            "refit": "false",
+        }
+        if fitted.holdout is not None:
+            tags["holdout_end"] = str(times.iloc[fitted.holdout[1] - 1])
+        return tags
+
     def gate(self, spec: ModelSpec, challenger: Fitted, champion: Fitted) -> gate.GateDecision:
+        """Production's gate: only hold-out rows the champion never trained on count (issue 9 case 7).
+
+        The same pure functions as the retrain flow: `training.champion_trained_until` on the
+        champion's lineage bounds, `training.unseen_holdout`, and `gate.with_evidence` (fewer than
+        `gate.min_holdout_rows` unseen rows is 'insufficient evidence', never a pass).
+        """
         assert challenger.holdout is not None
         lo, hi = challenger.holdout
 
         def compute() -> gate.GateDecision:
-            y = self.replay.y[lo:hi]
-            chal = self.scores(challenger, lo, hi)
-            champ = self.scores(champion, lo, hi)
+            holdout = self.replay.frame.iloc[lo:hi]
+            trained_until = training.champion_trained_until(self.lineage_bounds(champion))
+            unseen = training.unseen_holdout(holdout, spec.data.time_column, trained_until)
+            enough = len(unseen) >= spec.gate.min_holdout_rows
+            # The frame is time-sorted, so the unseen rows are the hold-out's tail. Too few: scored on
+            # the whole hold-out for the record, as production does, and not judged.
+            start = hi - len(unseen) if enough else lo
+            y = self.replay.y[start:hi]
+            chal = self.scores(challenger, start, hi)
+            champ = self.scores(champion, start, hi)
             # Latency is not replayed: it measures this machine now, not the policy.
-            return gate.decide(spec.gate, spec.metric, y, chal, champ, latency_p95_ms=None)
+            verdict = gate.decide(spec.gate, spec.metric, y, chal, champ, latency_p95_ms=None)
+            if not spec.gate.enabled:
+                return verdict
+            return gate.with_evidence(
+                verdict,
+                unseen_rows=len(unseen),
+                excluded_rows=len(holdout) - len(unseen),
+                min_rows=spec.gate.min_holdout_rows,
+            )
 
         key = ("gate", challenger.key, champion.key, spec.gate.model_dump_json(), spec.metric)
         return self._get(key, "gate", compute)
