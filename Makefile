@@ -24,7 +24,7 @@ typecheck: $(STAMP)
 
 ## The README's test command: lint, types, then unit, flow, integration and e2e suites.
 test: $(STAMP) lint typecheck
-	$(BIN)/python -m pytest -q -ra
+	$(BIN)/python -m pytest -q -ra --durations=30
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
