@@ -21,8 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import signal
 import subprocess
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -45,14 +43,12 @@ from adapters.dvc_registry import (
     read_dataset,
 )
 from evergreen.batch_checks import BatchCheck, check_rows, empty_index, index_rows
+from evergreen.faults import fault_point
 from evergreen.settings import Settings
 from evergreen.spec import ModelSpec
 
 logger = logging.getLogger(__name__)
 
-FAULT_ENV = (
-    "EVERGREEN_FAULT"  # test-only: "ingest:after-write" / "ingest:after-commit" SIGKILL the process there
-)
 BATCH_TRAILER = "Evergreen-Batch"
 DATA_FILES = ("data.dvc", ".gitignore")
 
@@ -89,13 +85,6 @@ def batch_hash(frame: pd.DataFrame, spec: ModelSpec) -> str:
     """A content hash of the batch's distinct rows, whatever their order or file format."""
     pairs = index_rows(frame, spec).sort_values(["key", "content"]).to_numpy(dtype="uint64")
     return hashlib.sha256(pairs.tobytes()).hexdigest()[:32]
-
-
-def fault(point: str) -> None:
-    """Test-only crash point: SIGKILL this process when EVERGREEN_FAULT names it (tests/faults)."""
-    if f"ingest:{point}" in {p.strip() for p in os.environ.get(FAULT_ENV, "").split(",")}:
-        logger.warning("fault injection: SIGKILL at ingest:%s", point)
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 # --- pending markers ---------------------------------------------------------------------------------
@@ -217,7 +206,7 @@ def _commit(settings: Settings, root: Path, rows: pd.DataFrame, marker: Pending)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     try:
         rows.to_parquet(folder / f"part-{stamp}-{frame_md5(rows)[:12]}.parquet", index=False)
-        fault("after-write")
+        fault_point("ingest:after-write")
         try:
             with dvc_output_to_stderr(), Repo(str(root)) as repo:
                 repo.add(str(root / "data"))
@@ -237,7 +226,7 @@ def _commit(settings: Settings, root: Path, rows: pd.DataFrame, marker: Pending)
         if isinstance(exc, RegistryError):
             raise RegistryError(f"{exc} -- nothing committed, batch not ingested; retry it") from exc
         raise
-    fault("after-commit")
+    fault_point("ingest:after-commit")
     rev = git_run(root, "rev-parse", "HEAD")
     done = replace(marker, rev=rev, md5=dvc_md5(root))
     _write_pending(root, done)

@@ -1,8 +1,9 @@
 """Fault-injection points for the fault suite (tests/faults): off unless EVERGREEN_FAULT names them.
 
 `EVERGREEN_FAULT=retrain:after-register` (comma-separated for several) SIGKILLs the process at that
-point, the way a crash or an OOM kill would. Points: retrain:after-register (version created, no alias
-yet), retrain:after-alias (champion alias moved, promotion tags not yet written).
+point, the way a crash or an OOM kill would. Points: ingest:after-write (new rows written, not yet
+committed), ingest:after-commit (committed, not yet pushed or announced), retrain:after-register (version
+created, no alias yet), retrain:after-alias (champion alias moved, promotion tags not yet written).
 """
 
 from __future__ import annotations
