@@ -145,6 +145,7 @@ def test_concurrent_retrains_serialize_and_each_replaces_a_distinct_champion(mod
     assert_invariants(model)
 
 
+@pytest.mark.faults_full  # waits out a killed holder's lease (~75 s): `make test-faults`
 def test_kill_after_register_leaves_an_orphan_the_next_run_marks(model, weeks, tmp_path):
     """Issue 9 case 6: SIGKILL just after the version is created; the next run converges."""
     _baseline(model, weeks, tmp_path)
@@ -163,6 +164,7 @@ def test_kill_after_register_leaves_an_orphan_the_next_run_marks(model, weeks, t
     assert_invariants(model)
 
 
+@pytest.mark.faults_full  # waits out a killed holder's lease (~75 s): `make test-faults`
 def test_kill_after_alias_move_completes_the_promotion_record(model, weeks, tmp_path):
     """Issue 9 case 6: the alias moved but the promotion tags were never written; the next run repairs."""
     _baseline(model, weeks, tmp_path)
