@@ -1,6 +1,6 @@
 """The audit log on a real MLflow server (and a real Prefect server for the task): append, dedupe, read.
 
-No mocks: entries are MLflow runs on the session's `mlflow server`; the CLI runs as a subprocess.
+Nothing is faked: entries are MLflow runs on the session's `mlflow server`; the CLI runs as a subprocess.
 """
 
 from __future__ import annotations
