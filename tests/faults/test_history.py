@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
-from tests.support.builders import ROOT, elec2_spec_dict, elec2_weeks, write_batch, write_spec
+from tests.support.builders import ROOT, elec2_weeks, write_batch
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
@@ -25,18 +24,8 @@ EVERGREEN = str(ROOT / ".venv" / "bin" / "evergreen")
 
 
 @pytest.fixture
-def model(prefect_server, mlflow_server, stack_env, tmp_path, monkeypatch) -> str:
-    """A private copy of the elec2 spec under a fresh name, with servers and home set for the test."""
-    monkeypatch.chdir(ROOT)
-    name = f"hist-{uuid.uuid4().hex[:8]}"
-    write_spec(tmp_path / "models", elec2_spec_dict(name))
-    stack_env(
-        prefect=prefect_server,
-        mlflow=mlflow_server,
-        home=tmp_path / "home",
-        EVERGREEN_MODELS_DIR=str(tmp_path / "models"),
-    )
-    return name
+def model(fresh_model) -> str:
+    return fresh_model("hist")
 
 
 def _run(*args: str, actor: str | None = None, json_out: bool = True) -> subprocess.CompletedProcess[str]:

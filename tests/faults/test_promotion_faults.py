@@ -24,7 +24,7 @@ from adapters import mlflow_promotion as promotion
 from adapters import mlflow_registry as registry
 from evergreen.audit import Action
 from evergreen.settings import get_settings
-from tests.support.builders import ROOT, elec2_spec_dict, elec2_weeks, write_batch, write_spec
+from tests.support.builders import ROOT, elec2_weeks, write_batch
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
@@ -37,18 +37,8 @@ def weeks() -> list[pd.DataFrame]:
 
 
 @pytest.fixture
-def model(prefect_server, mlflow_server, stack_env, tmp_path, monkeypatch) -> str:
-    """A private copy of the elec2 spec under a fresh name, with servers and home set for the test."""
-    monkeypatch.chdir(ROOT)
-    name = f"pf-{uuid.uuid4().hex[:8]}"
-    write_spec(tmp_path / "models", elec2_spec_dict(name))
-    stack_env(
-        prefect=prefect_server,
-        mlflow=mlflow_server,
-        home=tmp_path / "home",
-        EVERGREEN_MODELS_DIR=str(tmp_path / "models"),
-    )
-    return name
+def model(fresh_model) -> str:
+    return fresh_model("pf")
 
 
 def _ingest(model: str, frame: pd.DataFrame, path: Path) -> None:
