@@ -50,12 +50,10 @@ def _notify(policy: str, done: int, total: int) -> None:
 
 
 def seed_frame(model: str) -> pd.DataFrame:
-    """The model's seed history from seeds/ (Elec2 for the demo model)."""
-    if model == "elec2":
-        from evergreen.datasets import prepare_elec2
+    """The model's seed history from seeds/ (the shipped models: evergreen.datasets.SEEDS)."""
+    from evergreen.datasets import seed_frame as prepared
 
-        return prepare_elec2(SEEDS / "elec2" / "electricity.csv")
-    raise ValueError(f"no seed data for model {model!r}: pass a history file with --data (csv or parquet)")
+    return prepared(model, SEEDS)
 
 
 @task(cache_policy=NO_CACHE)
