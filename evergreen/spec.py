@@ -9,8 +9,33 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-MetricName = Literal["roc_auc", "accuracy", "logloss"]
-HIGHER_IS_BETTER: dict[str, bool] = {"roc_auc": True, "accuracy": True, "logloss": False}
+TaskType = Literal["binary", "multiclass", "regression"]
+MetricName = Literal["roc_auc", "accuracy", "logloss", "macro_f1", "rmse", "mae", "r2"]
+HIGHER_IS_BETTER: dict[str, bool] = {
+    "roc_auc": True,
+    "accuracy": True,
+    "logloss": False,
+    "macro_f1": True,
+    "rmse": False,
+    "mae": False,
+    "r2": True,
+}
+# The metrics each task type can be judged on; the first is the default `metric`.
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "binary": ("roc_auc", "accuracy", "logloss"),
+    "multiclass": ("accuracy", "macro_f1", "logloss"),
+    "regression": ("rmse", "mae", "r2"),
+}
+# Where a floor can lie: probabilities and scores in [0, 1]; errors >= 0; R² <= 1.
+METRIC_RANGE: dict[str, tuple[float | None, float | None]] = {
+    "roc_auc": (0.0, 1.0),
+    "accuracy": (0.0, 1.0),
+    "macro_f1": (0.0, 1.0),
+    "logloss": (0.0, None),
+    "rmse": (0.0, None),
+    "mae": (0.0, None),
+    "r2": (None, 1.0),
+}
 
 
 class SpecError(ValueError):
@@ -98,9 +123,13 @@ class DataSpec(_Strict):
     )
     target: str
     time_column: str
-    positive_label: str | int | bool = Field(description="The label value that counts as the positive class.")
+    positive_label: str | int | bool | None = Field(
+        default=None, description="task binary: the label value that counts as the positive class."
+    )
     labels: list[str | int | bool] | None = Field(
-        default=None, description="All allowed label values; default: the positive label and any one other."
+        default=None,
+        description="binary: all allowed label values (default: the positive label and any one other); "
+        "multiclass: the class list (required; its order is the order of pyfunc's probability columns).",
     )
     checks: DataChecks = DataChecks()
 
@@ -136,10 +165,18 @@ class Window(_Strict):
 class Holdout(_Strict):
     """The most recent labelled window, scored by challenger and champion alike."""
 
-    period: str | None = "7D"
+    period: str | None = Field(default=None, description="Default '7D' when `rows` is not given.")
     rows: int | None = Field(default=None, gt=0)
 
     _dur = field_validator("period")(classmethod(lambda cls, v: _check_duration(v)))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_period(cls, data: Any) -> Any:
+        # The default applies only when neither form is given, so `{rows: 365}` alone is valid.
+        if isinstance(data, dict) and data.get("rows") is None and "period" not in data:
+            return {**data, "period": "7D"}
+        return data
 
     @model_validator(mode="after")
     def _one(self) -> Holdout:
@@ -151,7 +188,7 @@ class Holdout(_Strict):
 
 
 class Estimator(_Strict):
-    """LightGBM by default; any scikit-learn classifier by import path."""
+    """LightGBM by default; any scikit-learn classifier (regressor for task regression) by import path."""
 
     kind: Literal["lightgbm", "sklearn"] = "lightgbm"
     class_path: str | None = Field(
@@ -163,10 +200,7 @@ class Estimator(_Strict):
     def _path(self) -> Estimator:
         if self.kind == "sklearn" and not self.class_path:
             raise ValueError("a sklearn estimator needs `class_path`")
-        from evergreen.estimators import check_estimator  # lazy: imports sklearn/lightgbm
-
-        check_estimator(self.kind, self.class_path, self.params)  # at load time, naming the key
-        return self
+        return self  # built and checked against the task by ModelSpec (it knows the task)
 
 
 class Training(_Strict):
@@ -287,7 +321,10 @@ class ModelSpec(_Strict):
     description: str = ""
     data: DataSpec
     features: list[Feature] = Field(min_length=1)
-    metric: MetricName = "roc_auc"
+    task: TaskType = Field(default="binary", description="binary | multiclass | regression.")
+    metric: MetricName = Field(
+        default="roc_auc", description="binary: roc_auc; multiclass: accuracy; regression: rmse by default."
+    )
     training: Training = Training()
     gate: Gate = Gate()
     triggers: Triggers = Triggers()
@@ -309,9 +346,69 @@ class ModelSpec(_Strict):
         unknown = [c for c in self.data.checks.key if c not in names]
         if unknown:
             raise ValueError(f"data.checks.key {unknown} are not features")
-        if self.gate.floor is not None and self.metric != "logloss" and not 0 <= self.gate.floor <= 1:
-            raise ValueError(f"gate.floor {self.gate.floor} is outside [0, 1] for {self.metric}")
+        self._check_task()
+        from evergreen.estimators import check_estimator  # lazy: imports sklearn/lightgbm
+
+        est = self.training.estimator
+        try:  # at load time, not an hour later inside a retrain
+            check_estimator(est.kind, est.class_path, est.params, task=self.task)
+        except ValueError as exc:
+            raise ValueError(f"training.estimator: {exc}") from None
+        for key, floor in (
+            ("gate.floor", self.gate.floor),
+            ("triggers.performance.floor", self.triggers.performance.floor),
+        ):
+            lo, hi = METRIC_RANGE[self.metric]
+            if floor is not None and ((lo is not None and floor < lo) or (hi is not None and floor > hi)):
+                span = f"[{'-inf' if lo is None else lo:g}, {'inf' if hi is None else hi:g}]"
+                raise ValueError(f"{key} {floor} is outside {span} for {self.metric}")
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_metric(cls, data: Any) -> Any:
+        # No `metric` given: the task's own default (roc_auc / accuracy / rmse).
+        if isinstance(data, dict) and "metric" not in data:
+            task = data.get("task", "binary")
+            if task in TASK_METRICS:
+                return {**data, "metric": TASK_METRICS[task][0]}
+        return data
+
+    def _check_task(self) -> None:
+        """The task type, metric and label keys must agree; each error names its key."""
+        allowed = TASK_METRICS[self.task]
+        if self.metric not in allowed:
+            raise ValueError(
+                f"metric {self.metric!r} does not fit task {self.task!r} (use one of {list(allowed)})"
+            )
+        d = self.data
+        if self.task == "binary":
+            if d.positive_label is None:
+                raise ValueError("data.positive_label is required for task 'binary'")
+            if d.labels is not None and d.positive_label not in d.labels:
+                raise ValueError(f"data.positive_label {d.positive_label!r} is not in data.labels {d.labels}")
+        elif self.task == "multiclass":
+            if d.positive_label is not None:
+                raise ValueError("data.positive_label is only valid for task 'binary'")
+            if not d.labels or len(set(d.labels)) < 2 or len(set(d.labels)) != len(d.labels):
+                raise ValueError(
+                    "data.labels: task 'multiclass' needs the list of two or more distinct classes"
+                )
+        else:
+            for key in ("positive_label", "labels"):
+                if getattr(d, key) is not None:
+                    raise ValueError(f"data.{key} is not valid for task 'regression' (the target is numeric)")
+
+    @property
+    def class_labels(self) -> list[Any]:
+        """Classes in model order: binary [negative, positive] (negative may be unknown: None), multiclass the list."""
+        d = self.data
+        if self.task == "multiclass":
+            return list(d.labels or [])
+        if self.task == "binary":
+            neg = [x for x in (d.labels or []) if x != d.positive_label]
+            return [neg[0] if neg else None, d.positive_label]
+        return []
 
     @property
     def feature_names(self) -> list[str]:
@@ -353,8 +450,10 @@ class ModelSpec(_Strict):
 def _format_errors(exc: ValidationError, source: str) -> str:
     lines = [f"invalid model spec {source}:"]
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        lines.append(f"  {loc}: {err['msg']}")
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        # Whole-spec checks name their own keys (e.g. "metric 'rmse' does not fit task 'binary'").
+        lines.append(f"  {loc}: {msg}" if loc else f"  {msg}")
     return "\n".join(lines)
 
 
