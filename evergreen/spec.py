@@ -240,6 +240,9 @@ class Gate(_Strict):
 
 class DriftTrigger(_Strict):
     enabled: bool = True
+    priority: int = Field(
+        default=1, ge=1, le=5, description="Retrain priority, 1 (most urgent) .. 5: work queue retrain-p<N>."
+    )
     statistic: Literal["psi", "ks", "js", "chi2", "wasserstein"] = "psi"
     threshold: float = Field(default=0.2, gt=0)
     share: float = Field(
@@ -259,6 +262,9 @@ class DriftTrigger(_Strict):
 
 class PerformanceTrigger(_Strict):
     enabled: bool = True
+    priority: int = Field(
+        default=1, ge=1, le=5, description="Retrain priority, 1 (most urgent) .. 5: work queue retrain-p<N>."
+    )
     floor: float | None = Field(default=None, description="Default: the gate floor.")
     consecutive: int = Field(default=2, ge=1, description="K consecutive batches below the floor.")
     max_drop: float | None = Field(
@@ -269,6 +275,9 @@ class PerformanceTrigger(_Strict):
 
 class VolumeTrigger(_Strict):
     enabled: bool = True
+    priority: int = Field(
+        default=1, ge=1, le=5, description="Retrain priority, 1 (most urgent) .. 5: work queue retrain-p<N>."
+    )
     min_new_share: float = Field(
         default=0.25, gt=0, description="New rows since the champion's data, as a share."
     )
@@ -306,6 +315,14 @@ class Schedule(_Strict):
         return v
 
 
+class RetrainSchedule(Schedule):
+    """The retrain cron: routine, so by default the least urgent queue (triggers default to 1)."""
+
+    priority: int = Field(
+        default=5, ge=1, le=5, description="Retrain priority, 1 (most urgent) .. 5: work queue retrain-p<N>."
+    )
+
+
 class Monitor(_Strict):
     """When the monitor runs. It always runs after each ingest (an automation on `data.ingested`)."""
 
@@ -328,7 +345,7 @@ class ModelSpec(_Strict):
     training: Training = Training()
     gate: Gate = Gate()
     triggers: Triggers = Triggers()
-    schedule: Schedule | None = Field(
+    schedule: RetrainSchedule | None = Field(
         default=None, description="Cron of the retrain deployment (reason=schedule)."
     )
     monitor: Monitor = Monitor()
