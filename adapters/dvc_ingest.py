@@ -3,7 +3,7 @@
 One append runs under the registry lock:
 
 1. `recover`: drop what a crashed ingest left uncommitted: parquet parts that HEAD does not hold, a
-   modified data.dvc/.gitignore, and markers of batches that never reached a commit. Such a batch was
+   modified .dvc file/.gitignore, and markers of batches that never reached a commit. Such a batch was
    never reported ingested (success is reported only after the commit), so dropping it is safe: the
    retry adds it again. Completing it instead would commit rows nobody validated in this run.
 2. The rows are checked (duplicates, conflicts) against an index of the rows COMMITTED at HEAD, never
@@ -11,6 +11,12 @@ One append runs under the registry lock:
 3. A pending marker (in .git/, untracked) is written, then the part, `dvc add`, `git commit` (the
    message carries the batch's content hash) and `dvc push`. Any failure before the commit rolls the
    work tree back to HEAD.
+
+A registry with one `data.dvc` for all datasets (written before per-dataset versions) is migrated to one
+`data/<dataset>.dvc` per dataset by the first write (`migrate`), in a commit of its own.
+
+Labels that arrive later (`append_labels`) go through the same steps as a `labels-*.parquet` part of
+the dataset, so they are a new data version of that dataset only.
 
 The marker stays until the flow has announced the batch (audit entry and event): a commit whose push,
 audit entry or event failed is completed by the next ingest (`Appended.pending`).
@@ -31,14 +37,17 @@ import pandas as pd
 from filelock import FileLock
 
 from adapters.dvc_registry import (
+    LEGACY_DVC,
     DataVersion,
     RegistryError,
     current_version,
+    dvc_file,
     dvc_md5,
     dvc_output_to_stderr,
     ensure_registry,
     frame_md5,
     git_run,
+    out_md5,
     raise_if_objects_missing,
     read_dataset,
 )
@@ -50,7 +59,7 @@ from evergreen.spec import ModelSpec
 logger = logging.getLogger(__name__)
 
 BATCH_TRAILER = "Evergreen-Batch"
-DATA_FILES = ("data.dvc", ".gitignore")
+MIGRATION_MESSAGE = "migrate registry: one .dvc file per dataset"
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,7 @@ class Pending:
     checks: dict[str, Any] = field(default_factory=dict)
     rev: str | None = None
     md5: str | None = None
+    kind: str = "rows"  # "rows" (a part-*.parquet) or "labels" (a labels-*.parquet)
 
     def version(self) -> DataVersion:
         assert self.rev is not None and self.md5 is not None
@@ -129,11 +139,30 @@ def _show(root: Path, rev: str, path: str) -> bytes | None:
     return out.stdout if out.returncode == 0 else None
 
 
+def _tracked(root: Path, rev: str) -> list[str]:
+    """The .dvc and .gitignore files of data/ (and the legacy top-level ones) committed at `rev`."""
+    out = subprocess.run(
+        ["git", "ls-tree", "-r", "--name-only", rev, "--", LEGACY_DVC, ".gitignore", "data"],
+        cwd=root, capture_output=True, text=True,
+    )  # fmt: skip
+    return [n for n in out.stdout.split() if n.endswith((".dvc", ".gitignore"))]
+
+
+def _work_files(root: Path) -> list[str]:
+    """The same kind of files in the work tree (a crashed `dvc add` may have left new ones)."""
+    found = [n for n in (LEGACY_DVC, ".gitignore") if (root / n).exists()]
+    data = root / "data"
+    if data.is_dir():
+        found += [p.relative_to(root).as_posix() for p in data.rglob("*.dvc")]
+        found += [p.relative_to(root).as_posix() for p in data.rglob(".gitignore")]
+    return found
+
+
 def committed_parts(settings: Settings, rev: str) -> set[str]:
     """Paths (relative to the registry) of the parquet parts the commit `rev` holds."""
     from dvc.api import DVCFileSystem
 
-    if _show(Path(settings.registry_path), rev, "data.dvc") is None:
+    if not any(n.endswith(".dvc") for n in _tracked(Path(settings.registry_path), rev)):
         return set()
     fs = DVCFileSystem(settings.registry_path, rev=rev)
     raise_if_objects_missing(fs, rev, settings)
@@ -155,45 +184,81 @@ def recover(settings: Settings, root: Path) -> None:
     """Bring the work tree back to HEAD and settle markers (see module docstring for why)."""
     head = _head(root)
     kept = committed_parts(settings, head) if head else set()
-    for part in (root / "data").glob("*/part-*.parquet"):
+    for part in (root / "data").rglob("*.parquet"):
         rel = part.relative_to(root).as_posix()
         if rel not in kept:
             logger.warning("removing %s: written by an ingest that never committed it", rel)
             part.unlink()
-    for name in DATA_FILES:
+    files = sorted(set(_tracked(root, head) if head else []) | set(_work_files(root)))
+    for name in files:
         committed = _show(root, head, name) if head else None
         path = root / name
         if committed is None:
             path.unlink(missing_ok=True)
         elif not path.exists() or path.read_bytes() != committed:
             path.write_bytes(committed)
-    staged = subprocess.run(["git", "diff", "--cached", "--quiet", "--", *DATA_FILES], cwd=root)
-    if staged.returncode != 0:  # best effort: a held index.lock makes the next commit fail loudly anyway
-        subprocess.run(["git", "reset", "-q", "--", *DATA_FILES], cwd=root, capture_output=True)
+    staged = subprocess.run(["git", "diff", "--cached", "--quiet", "--", *files], cwd=root)
+    if files and staged.returncode != 0:  # best effort: a held index.lock fails the next commit loudly
+        subprocess.run(["git", "reset", "-q", "--", *files], cwd=root, capture_output=True)
     for marker in read_pending(root):
         rev = _commit_of(root, marker.batch)
         if rev is None:
             (_pending_dir(root) / f"{marker.batch}.json").unlink(missing_ok=True)
         elif marker.rev is None:  # crashed between the commit and the marker update
-            _write_pending(root, replace(marker, rev=rev, md5=_md5_at(root, rev)))
+            _write_pending(root, replace(marker, rev=rev, md5=_md5_at(root, rev, marker.dataset)))
 
 
-def _md5_at(root: Path, rev: str) -> str:
-    import yaml
+def _md5_at(root: Path, rev: str, dataset: str) -> str:
+    text = _show(root, rev, dvc_file(dataset)) or _show(root, rev, LEGACY_DVC) or b""
+    return out_md5(text)
 
-    text = _show(root, rev, "data.dvc") or b""
-    return str(yaml.safe_load(text)["outs"][0]["md5"])
+
+# --- migration ---------------------------------------------------------------------------------------
+
+
+def _datasets_in(data: Path) -> list[Path]:
+    """Dataset folders: those holding parquet parts directly (a dataset path may be nested)."""
+    return sorted({p.parent for p in data.rglob("*.parquet")})
+
+
+def migrate(settings: Settings, root: Path) -> bool:
+    """One data.dvc for all of data/ -> one data/<dataset>.dvc per dataset, in a commit of its own.
+
+    The parts and their md5s do not change, so DVC's cache and remote already hold every file; old
+    revs keep data.dvc and still read back. Runs under the registry lock, after `recover`."""
+    from dvc.repo import Repo
+
+    if not (root / LEGACY_DVC).exists():
+        return False
+    with dvc_output_to_stderr(), Repo(str(root)) as repo:
+        try:
+            repo.checkout(targets=[str(root / LEGACY_DVC)])  # a fresh clone has no parts in its work tree
+        except Exception:  # noqa: BLE001  not in the cache: fetch them from the remote
+            repo.pull(targets=[str(root / LEGACY_DVC)])
+        folders = _datasets_in(root / "data")
+        repo.remove(str(root / LEGACY_DVC))  # the .dvc file and its .gitignore entry; the data stays
+        for folder in folders:
+            repo.add(str(folder))
+    git_run(root, "add", "-A", "--", LEGACY_DVC, ".gitignore", "data")
+    names = ", ".join(f.relative_to(root / "data").as_posix() for f in folders) or "no datasets"
+    git_run(root, "commit", "-q", "-m", f"{MIGRATION_MESSAGE} ({names})", settings=settings)
+    push(root)
+    logger.warning("migrated the data registry %s to one .dvc file per dataset (%s)", root, names)
+    return True
 
 
 # --- the append --------------------------------------------------------------------------------------
 
 
-def _committed_rows(settings: Settings, dataset: str, head: str | None) -> pd.DataFrame | None:
-    if head is None or _show(Path(settings.registry_path), head, "data.dvc") is None:
+def _committed_rows(
+    settings: Settings, dataset: str, head: str | None, *, with_labels: bool = False
+) -> pd.DataFrame | None:
+    """The rows committed at HEAD (as ingested, without delayed labels unless asked); None: no dataset."""
+    if head is None:
         return None
-    if not any(p.startswith(f"data/{dataset}/") for p in committed_parts(settings, head)):
+    if not any(p.startswith(f"data/{dataset}/part-") for p in committed_parts(settings, head)):
         return None
-    return read_dataset(settings, dataset, head)[0]
+    return read_dataset(settings, dataset, head, with_labels=with_labels)[0]
 
 
 def _commit(settings: Settings, root: Path, rows: pd.DataFrame, marker: Pending) -> Pending:
@@ -204,17 +269,18 @@ def _commit(settings: Settings, root: Path, rows: pd.DataFrame, marker: Pending)
     folder = root / "data" / marker.dataset
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    prefix, what = ("labels", "labels") if marker.kind == "labels" else ("part", "rows")
     try:
-        rows.to_parquet(folder / f"part-{stamp}-{frame_md5(rows)[:12]}.parquet", index=False)
+        rows.to_parquet(folder / f"{prefix}-{stamp}-{frame_md5(rows)[:12]}.parquet", index=False)
         fault_point("ingest:after-write")
         try:
             with dvc_output_to_stderr(), Repo(str(root)) as repo:
-                repo.add(str(root / "data"))
+                repo.add(str(folder))
         except Exception as exc:  # DVC raises many types; all mean "not added"
             raise RegistryError(f"dvc add failed in {root}: {exc}") from exc
-        git_run(root, "add", *DATA_FILES)
+        git_run(root, "add", "--", *_work_files(root))
         msg = (
-            f"ingest {marker.model}: {marker.rows} rows into data/{marker.dataset} from "
+            f"ingest {marker.model}: {marker.rows} {what} into data/{marker.dataset} from "
             f"{Path(marker.source).name}\n\n{BATCH_TRAILER}: {marker.batch}\n"
         )
         git_run(root, "commit", "-q", "-m", msg, settings=settings)
@@ -228,7 +294,7 @@ def _commit(settings: Settings, root: Path, rows: pd.DataFrame, marker: Pending)
         raise
     fault_point("ingest:after-commit")
     rev = git_run(root, "rev-parse", "HEAD")
-    done = replace(marker, rev=rev, md5=dvc_md5(root))
+    done = replace(marker, rev=rev, md5=dvc_md5(root, marker.dataset))
     _write_pending(root, done)
     return done
 
@@ -253,6 +319,7 @@ def append_batch(
     dataset = spec.data.path
     with FileLock(str(root) + ".lock", timeout=600):
         recover(settings, root)
+        migrate(settings, root)
         history = _committed_rows(settings, dataset, _head(root))
         index = empty_index() if history is None else index_rows(history, spec)
         check = check_rows(batch, index, spec)

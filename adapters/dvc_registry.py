@@ -1,13 +1,18 @@
-"""The git+DVC data registry: every ingested batch becomes a new, pushed DVC version.
+"""The git+DVC data registry: every ingested batch becomes a new, pushed DVC version of its dataset.
 
 Layout of the registry repo (default `EVERGREEN_HOME/data-registry`, or any git URL in production):
 
-    data/                 tracked by data.dvc (one DVC output for all datasets)
-      <dataset>/part-<utc>-<md5[:12]>.parquet   one file per ingested batch
-    data.dvc
+    data/
+      <dataset>.dvc       one DVC output per dataset: data/<dataset>/
+      <dataset>/part-<utc>-<md5[:12]>.parquet     one file per ingested batch
+      <dataset>/labels-<utc>-<md5[:12]>.parquet   delayed labels (id column, target), one per label file
 
-A data version is `<git rev>:<data.dvc md5>`; `read_dataset(rev=...)` reads any past one back through
-`dvc.api.DVCFileSystem`, so a model's tags resolve to the exact rows it was trained on.
+A dataset's data version is `<rev>:<md5>`: `rev` is the last registry commit that changed THAT dataset's
+.dvc file and `md5` the md5 it records, so ingesting into one dataset never changes another's version.
+`read_dataset(rev=...)` reads any past one back through `dvc.api.DVCFileSystem`, so a model's tags
+resolve to the exact rows it was trained on. A registry written before per-dataset versions (one
+`data.dvc` for all of data/) is migrated by the next write (adapters/dvc_ingest.py), and its old revs
+still read back (`data.dvc` at those revs).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pandas as pd
@@ -114,7 +119,8 @@ def ensure_registry(settings: Settings) -> Path:
         conf["core"]["autostage"] = True
     (root / "data").mkdir(exist_ok=True)
     (root / "README.md").write_text(
-        "Evergreen data registry: data/ is tracked by data.dvc. Written by `evergreen ingest`.\n"
+        "Evergreen data registry: data/<dataset>/ is tracked by data/<dataset>.dvc. "
+        "Written by `evergreen ingest`.\n"
     )
     git_run(root, "add", "-A")
     git_run(root, "commit", "-q", "-m", "Initialise Evergreen data registry", settings=settings)
@@ -128,10 +134,34 @@ def frame_md5(frame: pd.DataFrame) -> str:
     return hashlib.md5(h.tobytes()).hexdigest()
 
 
-def dvc_md5(root: Path) -> str:
-    """The md5 of data/ recorded in the work tree's data.dvc."""
-    meta = yaml.safe_load((root / "data.dvc").read_text())
-    return str(meta["outs"][0]["md5"])
+LEGACY_DVC = "data.dvc"  # the single output of registries written before per-dataset versions
+PART_GLOB = "part-*.parquet"
+LABELS_GLOB = "labels-*.parquet"
+
+
+def dvc_file(dataset: str) -> str:
+    """The registry path of the .dvc file that tracks one dataset."""
+    return f"data/{dataset}.dvc"
+
+
+def out_md5(dvc_text: str | bytes) -> str:
+    return str(yaml.safe_load(dvc_text)["outs"][0]["md5"])
+
+
+def dvc_md5(root: Path, dataset: str) -> str:
+    """The md5 of data/<dataset>/ recorded in the work tree's data/<dataset>.dvc."""
+    return out_md5((root / dvc_file(dataset)).read_text())
+
+
+def dataset_rev(root: Path, sha: str, dataset: str) -> str:
+    """The last commit at or before `sha` that changed this dataset's .dvc file (its data version's rev).
+
+    A rev of a pre-migration registry (one data.dvc) keeps its old meaning: the rev itself."""
+    out = subprocess.run(
+        ["git", "log", "-1", "--format=%H", sha, "--", dvc_file(dataset)],
+        cwd=root, capture_output=True, text=True,
+    )  # fmt: skip
+    return out.stdout.strip() or sha
 
 
 def resolve_rev(settings: Settings, rev: str | None) -> str:
@@ -152,7 +182,7 @@ def resolve_rev(settings: Settings, rev: str | None) -> str:
 
 
 def raise_if_objects_missing(fs: Any, sha: str, settings: Settings) -> None:
-    """data.dvc is committed but DVC cannot list data/: its objects left the cache and the remote."""
+    """A .dvc file is committed but DVC cannot list data/: its objects left the cache and the remote."""
     try:
         fs.ls("data")
     except Exception as exc:  # noqa: BLE001  dvc_data raises DataIndexDirError (and kin) here
@@ -163,42 +193,86 @@ def raise_if_objects_missing(fs: Any, sha: str, settings: Settings) -> None:
         ) from None
 
 
+def _dataset_meta(fs: Any, sha: str, dataset: str) -> str:
+    """The md5 of the dataset at `sha`: its own .dvc, or the legacy data.dvc of an unmigrated rev."""
+    for name in (dvc_file(dataset), LEGACY_DVC):
+        try:
+            return out_md5(fs.read_text(name))
+        except FileNotFoundError:
+            continue
+    raise RegistryError(
+        f"registry rev {sha[:12]} has no data for {dataset!r}: ingest a batch for this model first"
+    )
+
+
+def _read_parts(fs: Any, folder: str, pattern: str) -> pd.DataFrame | None:
+    parts = sorted(p for p in fs.find(folder) if PurePosixPath(p).match(pattern))
+    frames = [pd.read_parquet(io.BytesIO(fs.read_bytes(p))) for p in parts]
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def apply_labels(rows: pd.DataFrame, labels: pd.DataFrame | None) -> pd.DataFrame:
+    """Rows with delayed labels filled in. A labels part holds two columns: the id column, the target.
+
+    Label ingest refuses unknown ids and conflicting labels (evergreen.labels), so each id gets one label."""
+    if labels is None or labels.empty or rows.empty:
+        return rows
+    id_col, target = str(labels.columns[0]), str(labels.columns[1])
+    known = labels.drop_duplicates(subset=[id_col], keep="first").set_index(id_col)[target]
+    out = rows.copy()
+    filled = out[id_col].map(known).astype(object)
+    # object first: an all-missing target column may have been stored as float or null dtype
+    out[target] = out[target].astype(object).where(out[target].notna(), filled).infer_objects()
+    return out
+
+
 def read_dataset(
-    settings: Settings, dataset: str, rev: str | None = None
+    settings: Settings, dataset: str, rev: str | None = None, *, with_labels: bool = True
 ) -> tuple[pd.DataFrame, DataVersion]:
-    """All rows of a dataset at a pinned registry rev, read through DVCFileSystem (cache, then remote)."""
+    """All rows of a dataset at a pinned registry rev, read through DVCFileSystem (cache, then remote).
+
+    Delayed labels ingested up to `rev` are filled in (`with_labels=False`: the rows as ingested)."""
     from dvc.api import DVCFileSystem
 
     sha = resolve_rev(settings, rev)
     fs = DVCFileSystem(settings.registry_path, rev=sha)
-    try:
-        meta = yaml.safe_load(fs.read_text("data.dvc"))
-    except FileNotFoundError:
-        raise RegistryError(
-            f"registry rev {sha[:12]} has no data.dvc: nothing has been ingested yet"
-        ) from None
+    md5 = _dataset_meta(fs, sha, dataset)
     folder = f"data/{dataset}"
     if not fs.exists(folder):
         raise_if_objects_missing(fs, sha, settings)  # issue 9 case 12: not "ingest a batch first"
         raise RegistryError(
             f"registry rev {sha[:12]} has no dataset {folder!r}: ingest a batch for this model first"
         )
-    parts = sorted(p for p in fs.find(folder) if p.endswith(".parquet"))  # committed parts only
-    frames = [pd.read_parquet(io.BytesIO(fs.read_bytes(p))) for p in parts]
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    version = DataVersion(rev=sha, md5=str(meta["outs"][0]["md5"]), path=folder, rows=len(frame))
-    return frame, version
+    frame = _read_parts(fs, folder, PART_GLOB)  # committed parts only
+    frame = pd.DataFrame() if frame is None else frame
+    if with_labels:
+        frame = apply_labels(frame, _read_parts(fs, folder, LABELS_GLOB))
+    return frame, DataVersion(rev=_version_rev(settings, sha, dataset), md5=md5, path=folder, rows=len(frame))
+
+
+def _version_rev(settings: Settings, sha: str, dataset: str) -> str:
+    if not _is_local(settings.registry_path):  # no local history to search: the pinned rev itself
+        return sha
+    return dataset_rev(Path(settings.registry_path), sha, dataset)
+
+
+def version_at(settings: Settings, fs: Any, sha: str, dataset: str) -> str:
+    """The dataset's data_version id as of registry commit `sha` (fs: a DVCFileSystem at `sha`)."""
+    return f"{_version_rev(settings, sha, dataset)}:{_dataset_meta(fs, sha, dataset)}"
 
 
 def current_version(settings: Settings, dataset: str) -> DataVersion:
     """The registry HEAD's version of a dataset (rows counted from the parquet footers)."""
     root = Path(settings.registry_path)
-    rev = resolve_rev(settings, None)
+    head = resolve_rev(settings, None)
     folder = root / "data" / dataset
-    return DataVersion(rev=rev, md5=dvc_md5(root), path=f"data/{dataset}", rows=count_rows(folder))
+    return DataVersion(
+        rev=dataset_rev(root, head, dataset), md5=dvc_md5(root, dataset), path=f"data/{dataset}",
+        rows=count_rows(folder),
+    )  # fmt: skip
 
 
 def count_rows(folder: Path) -> int:
     import pyarrow.parquet as pq
 
-    return sum(pq.read_metadata(p).num_rows for p in folder.glob("part-*.parquet")) if folder.exists() else 0
+    return sum(pq.read_metadata(p).num_rows for p in folder.glob(PART_GLOB)) if folder.exists() else 0

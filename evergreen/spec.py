@@ -115,6 +115,14 @@ class DataChecks(_Strict):
         return v
 
 
+class DelayedLabels(_Strict):
+    """Labels arrive after their rows (docs/ingest.md "Delayed labels"): rows may come without a target."""
+
+    id_column: str = Field(
+        description="Column that identifies a row; `evergreen ingest-labels` files carry it and the target."
+    )
+
+
 class DataSpec(_Strict):
     """Where the model's rows live in the DVC data registry, and their key columns."""
 
@@ -132,6 +140,10 @@ class DataSpec(_Strict):
         "multiclass: the class list (required; its order is the order of pyfunc's probability columns).",
     )
     checks: DataChecks = DataChecks()
+    delayed_labels: DelayedLabels | None = Field(
+        default=None,
+        description="Set when labels arrive later, keyed by an id column; default: every row has one.",
+    )
 
     @field_validator("path")
     @classmethod
@@ -360,6 +372,11 @@ class ModelSpec(_Strict):
             col = getattr(self.data, key)
             if col in names:
                 raise ValueError(f"data.{key} {col!r} is also listed as a feature")
+        ids = self.data.delayed_labels
+        if ids and ids.id_column in [*names, self.data.target, self.data.time_column]:
+            raise ValueError(
+                f"data.delayed_labels.id_column {ids.id_column!r} is a feature, the target or the time"
+            )
         unknown = [c for c in self.data.checks.key if c not in names]
         if unknown:
             raise ValueError(f"data.checks.key {unknown} are not features")
@@ -445,7 +462,8 @@ class ModelSpec(_Strict):
 
     @property
     def columns(self) -> list[str]:
-        return [self.data.time_column, *self.feature_names, self.data.target]
+        ids = [self.data.delayed_labels.id_column] if self.data.delayed_labels else []
+        return [self.data.time_column, *self.feature_names, self.data.target, *ids]
 
     def feature(self, name: str) -> Feature:
         return next(f for f in self.features if f.name == name)

@@ -77,3 +77,71 @@ def test_failed_commit_leaves_nothing(registry: Path, elec2: pd.DataFrame, elec2
     assert [p.rev for p in dvc_ingest.read_pending(registry)] == [head]  # only the first, unannounced
     status = subprocess.run(["git", "status", "--porcelain"], cwd=registry, capture_output=True, text=True)
     assert status.stdout.strip() == ""
+
+
+def _other(spec: ModelSpec) -> ModelSpec:
+    """The same schema under another dataset path: a second model of the registry."""
+    return spec.model_copy(update={"data": spec.data.model_copy(update={"path": "other"})})
+
+
+def test_each_dataset_has_its_own_version(registry: Path, elec2: pd.DataFrame, elec2_spec: ModelSpec) -> None:
+    """One dataset's ingest leaves every other dataset's data_version unchanged; a pin reads back exactly."""
+    settings = get_settings()
+    other = _other(elec2_spec)
+    _append(elec2_spec, elec2.iloc[:336])
+    _append(other, elec2.iloc[:336])
+    pinned_frame, pinned = dvc_registry.read_dataset(settings, "elec2", None)
+    other_version = dvc_registry.current_version(settings, "other")
+    assert (registry / "data" / "elec2.dvc").is_file() and (registry / "data" / "other.dvc").is_file()
+    assert not (registry / "data.dvc").exists()
+    assert pinned.rev != dvc_registry.resolve_rev(settings, None)  # HEAD is the other dataset's commit
+
+    _append(elec2_spec, elec2.iloc[336:672])  # more for the same dataset ...
+    assert dvc_registry.current_version(settings, "other") == other_version  # ... leaves the other's alone
+    _append(other, elec2.iloc[336:672])  # ... and more for the other one
+    again, version = dvc_registry.read_dataset(settings, "elec2", pinned.rev)
+    assert version.id == pinned.id
+    pd.testing.assert_frame_equal(again, pinned_frame)
+    later, head_version = dvc_registry.read_dataset(settings, "elec2", None)
+    assert len(later) == 672 and head_version.id != pinned.id
+    # HEAD moved with the other dataset's ingest, the elec2 version did not
+    assert dvc_registry.read_dataset(settings, "elec2", None)[1].id == head_version.id
+
+
+def _legacy_registry(root: Path, frames: dict[str, pd.DataFrame]) -> str:
+    """Write the pre-migration layout by hand: one data.dvc for all of data/."""
+    from dvc.repo import Repo
+
+    for name, frame in frames.items():
+        (root / "data" / name).mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(root / "data" / name / "part-legacy-000000000000.parquet", index=False)
+    with Repo(str(root)) as repo:
+        repo.add(str(root / "data"))
+        repo.push()
+    subprocess.run(["git", "add", "data.dvc", ".gitignore"], cwd=root, check=True)
+    dvc_registry.git_run(root, "commit", "-q", "-m", "legacy", settings=get_settings())
+    return dvc_registry.resolve_rev(get_settings(), None)
+
+
+def test_legacy_registry_is_migrated_by_the_next_ingest(
+    registry: Path, elec2: pd.DataFrame, elec2_spec: ModelSpec
+) -> None:
+    settings = get_settings()
+    legacy = _legacy_registry(registry, {"elec2": elec2.iloc[:336], "other": elec2.iloc[336:672]})
+    old_frame, old_version = dvc_registry.read_dataset(settings, "elec2", legacy)
+    assert old_version.rev == legacy and len(old_frame) == 336  # a legacy rev reads as before
+
+    _append(elec2_spec, elec2.iloc[672:1008])
+    assert not (registry / "data.dvc").exists()
+    assert (registry / "data" / "elec2.dvc").is_file() and (registry / "data" / "other.dvc").is_file()
+    log = subprocess.run(["git", "log", "--format=%s"], cwd=registry, capture_output=True, text=True)
+    assert log.stdout.splitlines()[1].startswith(dvc_ingest.MIGRATION_MESSAGE)
+    frame, _ = dvc_registry.read_dataset(settings, "elec2", None)
+    assert len(frame) == 672
+    other, other_version = dvc_registry.read_dataset(settings, "other", None)
+    pd.testing.assert_frame_equal(other, elec2.iloc[336:672].reset_index(drop=True))
+    assert other_version.rev == dvc_registry.resolve_rev(settings, "HEAD~1")  # the migration commit
+    # the old pin still reads back exactly
+    pd.testing.assert_frame_equal(dvc_registry.read_dataset(settings, "elec2", legacy)[0], old_frame)
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=registry, capture_output=True, text=True)
+    assert status.stdout.strip() == ""
