@@ -10,6 +10,20 @@ from deployments.render import (
     load_specs,
     render_models_dir,
     render_prefect_yaml,
+    retrain_deployments,
+    retrain_priorities,
+    retrain_queue,
+    work_queues,
 )
 
-__all__ = ["WORK_POOL", "deployment_names", "load_specs", "render_models_dir", "render_prefect_yaml"]
+__all__ = [
+    "WORK_POOL",
+    "deployment_names",
+    "load_specs",
+    "render_models_dir",
+    "render_prefect_yaml",
+    "retrain_deployments",
+    "retrain_priorities",
+    "retrain_queue",
+    "work_queues",
+]

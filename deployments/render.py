@@ -10,6 +10,13 @@ Per model (`<name>` below):
   enabled trigger in ``triggers:`` (drift, performance, volume). Each matches only events on the
   model's resource ``evergreen.model.<name>``, deduplicates per resource (``for_each``) within
   `RETRAIN_WITHIN` seconds, and passes the event id on as ``trigger_event_id``.
+- Retrain priorities (1 = most urgent ... 5): each trigger and the schedule carry a ``priority`` in the
+  spec. A run lands in the work queue ``retrain-p<priority>`` of the pool, whose Prefect priority
+  orders what the worker picks up first. Prefect starts an automation's or a schedule's run on the
+  deployment's own work queue, so there is one retrain deployment per priority the spec uses:
+  ``retrain/<name>`` for the most urgent one (ad hoc runs go there too) and ``retrain/<name>-p<N>``
+  for each other, e.g. ``retrain/elec2-p5`` for the weekly cron. Runs of all of them share the
+  model's retrain lock (``evergreen-retrain-<name>``), so they still never train the same model at once.
 - ``monitor/<name>``: ``monitor.schedule`` as a cron, and a run after every ``data.ingested``.
 - ``ingest/<name>``: run ad hoc with a batch file path.
 
@@ -41,6 +48,8 @@ ENTRYPOINTS = {
     "monitor": "flows/monitor.py:monitor",
     "ingest": "flows/ingest.py:ingest",
 }
+PRIORITIES = (1, 2, 3, 4, 5)  # 1 = most urgent
+RETRAIN_REASONS = ("drift", "performance", "volume")
 # Event templates Prefect fills in when an automation starts a run
 EVENT_MODEL = "{{ event.resource.name }}"
 EVENT_ID = "{{ event.id | string }}"
@@ -49,7 +58,9 @@ EVENT_DATA_REV = "{{ event.payload.data_rev | default('') }}"
 HEADER = """\
 # Evergreen deployments, rendered from models/*.yaml by `evergreen deployments render` (make deployments).
 # Do not edit by hand: change the model's spec and re-render; a test fails when this file is stale.
-# Each model gets a retrain, monitor and ingest deployment; adding a model means adding models/<name>.yaml.
+# Each model gets a retrain deployment per retrain priority it uses (retrain/<name> for the most urgent,
+# retrain/<name>-p<N> for the others; queue retrain-p<N>), a monitor and an ingest deployment.
+# Adding a model means adding models/<name>.yaml.
 # Deploy with:  prefect --no-prompt deploy --all   (evergreen up does this for you)
 # Note: `prefect deploy` recreates automations, which resets their `within` state; the retrain
 # flow's own registry-backed cooldown is the layer that survives a redeploy.
@@ -141,15 +152,15 @@ def _retrain_trigger(spec: ModelSpec, reason: str, expect: Event, comment: str =
     return _trigger(name, match, expect, params, within=RETRAIN_WITHIN, for_each=True, comment=comment)
 
 
-def _retrain_triggers(spec: ModelSpec) -> list[list[str]]:
-    """One automation per enabled trigger of the spec, in the order drift, performance, volume."""
-    t = spec.triggers
+def _retrain_triggers(spec: ModelSpec, priority: int) -> list[list[str]]:
+    """One automation per enabled trigger of the spec at `priority`, in the order drift, performance, volume."""
+    mine = {r for r, p in retrain_priorities(spec).items() if p == priority}
     out = []
-    if t.drift.enabled:
+    if "drift" in mine:
         out.append(_retrain_trigger(spec, "drift", Event.DRIFT_DETECTED))
-    if t.performance.enabled:
+    if "performance" in mine:
         out.append(_retrain_trigger(spec, "performance", Event.PERFORMANCE_DEGRADED))
-    if t.volume.enabled:
+    if "volume" in mine:
         note = (
             "ingest sets this label when new rows since the champion's data >= triggers.volume.min_new_share"
         )
@@ -157,12 +168,46 @@ def _retrain_triggers(spec: ModelSpec) -> list[list[str]]:
     return out
 
 
-def _head(spec: ModelSpec, kind: str, description: str) -> list[str]:
+def retrain_queue(priority: int) -> str:
+    """The work queue of retrain runs at `priority` (1 = most urgent)."""
+    return f"retrain-p{priority}"
+
+
+def work_queues() -> list[tuple[str, int]]:
+    """(queue, Prefect priority) for the pool, most urgent first, as `evergreen up` creates them.
+
+    ``default`` (monitor and ingest runs: short, and what produces the drift events) comes first, then
+    ``retrain-p1`` .. ``retrain-p5``. A worker polling the pool takes runs of a lower Prefect priority
+    number first, whenever the pool's or a queue's concurrency limit leaves fewer slots than runs.
+    """
+    return [("default", 1), *[(retrain_queue(p), p + 1) for p in PRIORITIES]]
+
+
+def retrain_priorities(spec: ModelSpec) -> dict[str, int]:
+    """{reason: priority} for every way the spec starts a retrain: the schedule and enabled triggers."""
+    out = {"schedule": spec.schedule.priority} if spec.schedule else {}
+    for reason in RETRAIN_REASONS:
+        trigger = getattr(spec.triggers, reason)
+        if trigger.enabled:
+            out[reason] = trigger.priority
+    return out
+
+
+def retrain_deployments(spec: ModelSpec) -> dict[int, str]:
+    """{priority: deployment name}, most urgent first; the most urgent is `<name>` (ad hoc runs too)."""
+    levels = sorted(set(retrain_priorities(spec).values())) or [PRIORITIES[0]]
+    return {p: spec.name if i == 0 else f"{spec.name}-p{p}" for i, p in enumerate(levels)}
+
+
+def _head(
+    spec: ModelSpec, kind: str, description: str, *, name: str | None = None, queue: str | None = None
+) -> list[str]:
     lines = [
-        f"  - name: {spec.name}",
+        f"  - name: {name or spec.name}",
         f"    description: {_scalar(description, block=True)}",
         f"    entrypoint: {ENTRYPOINTS[kind]}",
         "    work_pool: *pool",
+        *([f"    work_queue_name: {queue}"] if queue else []),
         f"    parameters: {_flow({'model': spec.name})}",
     ]
     if kind != "ingest":  # runs of one model's retrain (or monitor) queue behind each other
@@ -170,24 +215,37 @@ def _head(spec: ModelSpec, kind: str, description: str) -> list[str]:
     return lines
 
 
-def _retrain_description(spec: ModelSpec) -> str:
-    reasons = [r for r in ("drift", "performance", "volume") if getattr(spec.triggers, r).enabled]
-    ways = (["on schedule"] if spec.schedule else []) + (
+def _retrain_description(spec: ModelSpec, priority: int, main: bool) -> str:
+    mine = [r for r, p in retrain_priorities(spec).items() if p == priority]
+    reasons = [r for r in RETRAIN_REASONS if r in mine]
+    ways = (["on schedule"] if "schedule" in mine else []) + (
         [f"on {'/'.join(reasons)} events"] if reasons else []
     )
-    return f"Retrain {spec.name} {', '.join([*ways, 'or ad hoc']) if ways else 'ad hoc'}."
+    if main:
+        ways.append("or ad hoc" if ways else "ad hoc")
+    return f"Retrain {spec.name} {', '.join(ways)} (priority {priority}, queue {retrain_queue(priority)})."
 
 
-def retrain_block(spec: ModelSpec) -> list[str]:
-    """The retrain deployment: the spec's cron plus one automation per enabled trigger."""
-    lines = _head(spec, "retrain", _retrain_description(spec))
-    if spec.schedule:
+def retrain_block(spec: ModelSpec, priority: int | None = None) -> list[str]:
+    """The retrain deployment at `priority` (default: the most urgent, `retrain/<name>`): its cron and
+    automations, on the work queue of that priority."""
+    names = retrain_deployments(spec)
+    priority = next(iter(names)) if priority is None else priority
+    main = priority == next(iter(names))
+    desc = _retrain_description(spec, priority, main)
+    lines = _head(spec, "retrain", desc, name=names[priority], queue=retrain_queue(priority))
+    if spec.schedule and spec.schedule.priority == priority:
         lines += _schedule(spec.schedule, f"{spec.name}-retrain", {"model": spec.name, "reason": "schedule"})
-    triggers = _retrain_triggers(spec)
+    triggers = _retrain_triggers(spec, priority)
     if triggers:
         lines.append("    triggers:")
         lines += [line for trigger in triggers for line in trigger]
     return lines
+
+
+def retrain_blocks(spec: ModelSpec) -> list[list[str]]:
+    """One retrain deployment per priority the spec uses, most urgent (`retrain/<name>`) first."""
+    return [retrain_block(spec, p) for p in retrain_deployments(spec)]
 
 
 def monitor_block(spec: ModelSpec) -> list[str]:
@@ -221,7 +279,7 @@ def render_prefect_yaml(specs: Sequence[ModelSpec], *, work_pool: str = WORK_POO
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise SpecError(f"two specs share the model name {dupes}")
-    blocks = [b for spec in specs for b in (retrain_block(spec), monitor_block(spec), ingest_block(spec))]
+    blocks = [b for spec in specs for b in (*retrain_blocks(spec), monitor_block(spec), ingest_block(spec))]
     body = "\n\n".join("\n".join(block) for block in blocks)
     return HEADER.format(project=PROJECT_NAME, version=PREFECT_VERSION, pool=work_pool) + body + "\n"
 
@@ -245,5 +303,13 @@ def render_models_dir(models_dir: Path, *, work_pool: str = WORK_POOL) -> str:
 
 
 def deployment_names(specs: Iterable[ModelSpec]) -> list[str]:
-    """The `<flow>/<deployment>` names the rendered file defines, e.g. retrain/elec2."""
-    return [f"{kind}/{s.name}" for s in specs for kind in ENTRYPOINTS]
+    """The `<flow>/<deployment>` names the rendered file defines, e.g. retrain/elec2, retrain/elec2-p5."""
+    return [
+        name
+        for s in specs
+        for name in (
+            *(f"retrain/{d}" for d in retrain_deployments(s).values()),
+            f"monitor/{s.name}",
+            f"ingest/{s.name}",
+        )
+    ]

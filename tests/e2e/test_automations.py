@@ -93,13 +93,18 @@ def automation_executions(stack: Stack) -> list[dict]:
 
 
 def test_repo_prefect_yaml_deploys_as_is(prefect_backend_server, stack_env, tmp_path):
-    """`prefect --no-prompt deploy --all` from the repo root: 3 deployments, 4 automations, as designed."""
+    """`prefect --no-prompt deploy --all` from the repo root: elec2's 4 deployments and 4 automations as
+    designed (and every other shipped model's, each on its own queues)."""
     from prefect.client.orchestration import get_client
+
+    from deployments import deployment_names, load_specs
 
     env = stack_env(prefect=prefect_backend_server, home=tmp_path / "home")
     stack.create_work_pool(prefect_backend_server.api_url, "evergreen-pool")
     deploy(ROOT / "prefect.yaml", env)
-    names = ("retrain/elec2", "monitor/elec2", "ingest/elec2")
+    names = ("retrain/elec2", "retrain/elec2-p5", "monitor/elec2", "ingest/elec2")
+    every = deployment_names(load_specs(ROOT / "models"))
+    models = tuple(f"{s.name}-" for s in load_specs(ROOT / "models"))
     try:
         with get_client(sync_client=True) as c:
             # Any: the client's union types (trigger and action kinds) are narrowed by the asserts below
@@ -111,6 +116,9 @@ def test_repo_prefect_yaml_deploys_as_is(prefect_backend_server, stack_env, tmp_
                 {"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}
             ]
         assert deps["retrain/elec2"].global_concurrency_limit.limit == 1
+        assert deps["retrain/elec2"].work_queue_name == "retrain-p1"
+        assert deps["retrain/elec2-p5"].work_queue_name == "retrain-p5"
+        assert [s.schedule.cron for s in deps["retrain/elec2-p5"].schedules] == ["0 2 * * 1"]
         assert [s.schedule.cron for s in deps["monitor/elec2"].schedules] == ["0 6 * * *"]
         assert set(autos) == {
             "elec2-retrain-on-drift",
@@ -135,12 +143,12 @@ def test_repo_prefect_yaml_deploys_as_is(prefect_backend_server, stack_env, tmp_
         }
         vol = autos["elec2-retrain-on-volume"].trigger.match.root
         assert vol["evergreen.volume-threshold-met"] == "true"
-    finally:  # leave no elec2 deployments or automations on the shared session server
+    finally:  # leave no shipped model's deployments or automations on the shared session server
         with get_client(sync_client=True) as c:
             for a in c.read_automations():
-                if a.name.startswith("elec2-"):
+                if a.name.startswith(models):
                     c.delete_automation(a.id)
-            for n in names:
+            for n in every:
                 with contextlib.suppress(Exception):
                     c.delete_deployment(c.read_deployment_by_name(n).id)
 
@@ -332,9 +340,10 @@ def test_rendered_prefect_yaml_differs_only_by_name(tmp_path):
 
     out = yaml.safe_load(render_prefect_yaml("e2e-x", "pool-x", tmp_path / "p.yaml").read_text())
     src = yaml.safe_load((ROOT / "prefect.yaml").read_text())
-    assert len(out["deployments"]) == len(src["deployments"]) == 3
-    for a, b in zip(out["deployments"], src["deployments"], strict=True):
-        assert a["name"] == "e2e-x" and b["name"] == "elec2"
+    elec2 = [d for d in src["deployments"] if d["parameters"]["model"] == "elec2"]
+    assert len(out["deployments"]) == len(elec2) == 4
+    for a, b in zip(out["deployments"], elec2, strict=True):
+        assert a["name"].replace("e2e-x", "elec2") == b["name"] and a["parameters"] == {"model": "e2e-x"}
         assert a["entrypoint"] == b["entrypoint"] and a["work_pool"]["name"] == "pool-x"
         assert a.get("concurrency_limit") == b.get("concurrency_limit")
         for ta, tb in zip(a.get("triggers", []), b.get("triggers", []), strict=True):

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deployments import deployment_names, load_specs, render_models_dir, render_prefect_yaml
+from deployments import (
+    deployment_names,
+    load_specs,
+    render_models_dir,
+    render_prefect_yaml,
+    retrain_deployments,
+    work_queues,
+)
 from evergreen.spec import SpecError, parse_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,13 +47,20 @@ def test_elec2_deployments_as_designed(elec2_spec):
     assert doc["name"] == "evergreen" and "pull" not in doc
     assert "No `pull:` section on purpose" in text
     deps = _deployments(text)
-    assert list(deps) == ["retrain/elec2", "monitor/elec2", "ingest/elec2"] == deployment_names([elec2_spec])
+    assert list(deps) == ["retrain/elec2", "retrain/elec2-p5", "monitor/elec2", "ingest/elec2"]
+    assert list(deps) == deployment_names([elec2_spec])
     for d in deps.values():
         assert d["work_pool"] == {"name": "evergreen-pool", "job_variables": {}}
         assert d["parameters"] == {"model": "elec2"}
-    retrain, monitor = deps["retrain/elec2"], deps["monitor/elec2"]
+    retrain, scheduled, monitor = deps["retrain/elec2"], deps["retrain/elec2-p5"], deps["monitor/elec2"]
+    # event-driven retrains (and ad hoc runs) on the most urgent queue, the routine cron on the last
+    assert retrain["work_queue_name"] == "retrain-p1" and scheduled["work_queue_name"] == "retrain-p5"
+    assert "schedules" not in retrain and "triggers" not in scheduled
+    assert scheduled["entrypoint"] == retrain["entrypoint"] == "flows/retrain.py:retrain"
+    assert scheduled["concurrency_limit"] == retrain["concurrency_limit"]
+    assert "work_queue_name" not in monitor and "work_queue_name" not in deps["ingest/elec2"]  # default
     # the spec's schedule is the retrain cron; monitor.schedule the monitor's
-    (sched,) = retrain["schedules"]
+    (sched,) = scheduled["schedules"]
     assert (sched["cron"], sched["timezone"]) == (elec2_spec.schedule.cron, elec2_spec.schedule.timezone)
     assert sched["parameters"] == {"model": "elec2", "reason": "schedule"}
     assert [s["cron"] for s in monitor["schedules"]] == ["0 6 * * *"]
@@ -85,14 +99,20 @@ def test_a_second_spec_file_renders_a_second_set_matching_only_its_model(tmp_pat
     specs = load_specs(tmp_path)
     assert [s.name for s in specs] == ["elec2", "prices"]
     deps = _deployments(render_models_dir(tmp_path))
-    assert list(deps) == [f"{k}/{m}" for m in ("elec2", "prices") for k in ("retrain", "monitor", "ingest")]
+    assert list(deps) == [
+        f"{k}/{m}{suffix}"
+        for m in ("elec2", "prices")
+        for k, suffix in (("retrain", ""), ("retrain", "-p5"), ("monitor", ""), ("ingest", ""))
+    ]
     for name, d in deps.items():
-        model = name.split("/")[1]
-        assert d["parameters"] == {"model": model}
+        model = d["parameters"]["model"]
+        assert name.split("/")[1] in (model, f"{model}-p5")
         for t in d.get("triggers", []):
+            # every automation of a model reacts only to that model's own resource
             assert t["name"].startswith(f"{model}-")
             assert t["match"]["prefect.resource.id"] == f"evergreen.model.{model}"
-    assert [s["cron"] for s in deps["retrain/prices"]["schedules"]] == ["*/30 * * * *"]
+            assert t["parameters"].get("model", "{{ event.resource.name }}") == "{{ event.resource.name }}"
+    assert [s["cron"] for s in deps["retrain/prices-p5"]["schedules"]] == ["*/30 * * * *"]
     assert [t["name"] for t in deps["retrain/prices"]["triggers"]] == [
         "prices-retrain-on-drift",
         "prices-retrain-on-performance",
@@ -106,7 +126,7 @@ def test_disabled_triggers_and_no_schedule(raw):
     del raw["schedule"]
     (retrain, monitor, _) = yaml.safe_load(render_prefect_yaml([parse_spec(raw)]))["deployments"]
     assert "triggers" not in retrain and "schedules" not in retrain
-    assert retrain["description"] == "Retrain elec2 ad hoc."
+    assert retrain["description"] == "Retrain elec2 ad hoc (priority 1, queue retrain-p1)."
     assert [t["name"] for t in monitor["triggers"]] == ["elec2-monitor-on-ingest"]
 
 
@@ -141,3 +161,64 @@ def test_cli_render_and_check(tmp_path):
     assert stale.exit_code == 1
     (line,) = [ln for ln in stale.output.splitlines() if ln.startswith("error:")]
     assert "stale" in line and "evergreen deployments render" in line
+
+
+def test_shipped_specs_automations_match_only_their_own_model():
+    """models/*.yaml side by side: each automation of the committed file names one model's resource."""
+    doc = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    models = {s.name for s in load_specs(ROOT / "models")}
+    assert len(models) >= 2
+    seen: dict[str, set[str]] = {m: set() for m in models}
+    for d in doc["deployments"]:
+        model = d["parameters"]["model"]
+        for t in d.get("triggers", []):
+            assert t["match"]["prefect.resource.id"] == f"evergreen.model.{model}", t
+            assert "*" not in t["match"]["prefect.resource.id"]
+            seen[model].add(t["expect"][0])
+    assert all("evergreen.data.ingested" in evs for evs in seen.values()), seen
+
+
+def test_each_trigger_priority_gets_its_own_queue(raw):
+    raw["triggers"]["performance"]["priority"] = 1
+    raw["triggers"]["drift"]["priority"] = 2
+    raw["triggers"]["volume"]["priority"] = 3
+    raw["schedule"]["priority"] = 5
+    spec = parse_spec(raw)
+    assert retrain_deployments(spec) == {1: "elec2", 2: "elec2-p2", 3: "elec2-p3", 5: "elec2-p5"}
+    deps = _deployments(render_prefect_yaml([spec]))
+    got = {
+        name: (d["work_queue_name"], [t["parameters"]["reason"] for t in d.get("triggers", [])])
+        for name, d in deps.items()
+        if name.startswith("retrain/")
+    }
+    assert got == {
+        "retrain/elec2": ("retrain-p1", ["performance"]),
+        "retrain/elec2-p2": ("retrain-p2", ["drift"]),
+        "retrain/elec2-p3": ("retrain-p3", ["volume"]),
+        "retrain/elec2-p5": ("retrain-p5", []),
+    }
+    assert "ad hoc" in deps["retrain/elec2"]["description"]
+    assert "ad hoc" not in deps["retrain/elec2-p5"]["description"]
+    assert [s["slug"] for s in deps["retrain/elec2-p5"]["schedules"]] == ["elec2-retrain"]
+
+
+def test_schedule_as_urgent_as_the_triggers_shares_their_deployment(raw):
+    raw["schedule"]["priority"] = 1
+    deps = _deployments(render_prefect_yaml([parse_spec(raw)]))
+    assert [n for n in deps if n.startswith("retrain/")] == ["retrain/elec2"]
+    assert len(deps["retrain/elec2"]["schedules"]) == 1 and len(deps["retrain/elec2"]["triggers"]) == 3
+
+
+@pytest.mark.parametrize("where", ["drift", "schedule"])
+@pytest.mark.parametrize("bad", [0, 6, "high"])
+def test_priority_outside_1_to_5_is_refused_naming_the_key(raw, where, bad):
+    (raw["schedule"] if where == "schedule" else raw["triggers"]["drift"])["priority"] = bad
+    with pytest.raises(SpecError, match="priority"):
+        parse_spec(raw)
+
+
+def test_work_queues_default_first_then_retrain_p1_to_p5():
+    queues = work_queues()
+    assert queues[0] == ("default", 1)
+    assert [q for q, _ in queues[1:]] == [f"retrain-p{p}" for p in range(1, 6)]
+    assert [p for _, p in queues] == sorted(p for _, p in queues) == list(range(1, 7))
