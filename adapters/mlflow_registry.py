@@ -54,8 +54,24 @@ def get_champion(cl: Any, name: str) -> Champion | None:
     except MlflowException as exc:
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
             return None
+        # MLflow's basic-auth app answers 403, not 404, for a version read of a model that does not
+        # exist yet (docs/security.md): that is "no champion" too; a real refusal is re-raised.
+        if exc.error_code == "PERMISSION_DENIED" and not _model_exists(cl, name):
+            return None
         raise
     return Champion(version=str(mv.version), run_id=mv.run_id, tags=dict(mv.tags))
+
+
+def _model_exists(cl: Any, name: str) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        cl.get_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return False
+        raise
+    return True
 
 
 def load_sklearn(uri: str) -> Any:
