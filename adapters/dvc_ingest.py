@@ -53,6 +53,7 @@ from adapters.dvc_registry import (
 )
 from evergreen.batch_checks import BatchCheck, check_rows, empty_index, index_rows
 from evergreen.faults import fault_point
+from evergreen.labels import LabelCheck, check_labels, labels_hash
 from evergreen.settings import Settings
 from evergreen.spec import ModelSpec
 
@@ -341,3 +342,42 @@ def append_batch(
             push(root)
         version = current_version(settings, dataset) if (history is not None or check.ok) else None
         return Appended(check=check, batch=digest, version=version, pending=pending)
+
+
+@dataclass(frozen=True)
+class AppendedLabels:
+    check: LabelCheck
+    batch: str
+    version: DataVersion | None
+    pending: tuple[Pending, ...]
+
+
+def append_labels(
+    settings: Settings, spec: ModelSpec, labels: pd.DataFrame, *, source: str, model: str
+) -> AppendedLabels:
+    """Check delayed labels against the committed rows and commit the new ones as a labels part.
+
+    The same lock, recovery, marker, commit and push as `append_batch`: a new version of this dataset."""
+    root = ensure_registry(settings)
+    dataset = spec.data.path
+    with FileLock(str(root) + ".lock", timeout=600):
+        recover(settings, root)
+        migrate(settings, root)
+        rows = _committed_rows(settings, dataset, _head(root), with_labels=True)
+        if rows is None:
+            rows = pd.DataFrame(columns=spec.columns)
+        check = check_labels(labels, rows, spec)
+        labelled = int(rows[spec.data.target].notna().sum())
+        digest = labels_hash(labels, spec) if check.status != "rejected" else ""
+        if check.ok:
+            marker = Pending(
+                batch=digest, model=model, dataset=dataset, source=source, rows=len(check.labels),
+                total_rows=len(rows), created=False, kind="labels",
+                checks={**check.as_dict(), "labelled_rows": labelled + len(check.labels)},
+            )  # fmt: skip
+            _commit(settings, root, check.labels, marker)
+        pending = tuple(p for p in read_pending(root) if p.model == model and p.rev is not None)
+        if pending:
+            push(root)
+        version = current_version(settings, dataset) if not rows.empty else None
+        return AppendedLabels(check=check, batch=digest, version=version, pending=pending)

@@ -7,7 +7,7 @@ import importlib
 import typer
 
 MODULES = [
-    "cli.data_cmds",  # seed, ingest
+    "cli.data_cmds",  # seed, ingest, ingest-labels
     "cli.retrain_cmd",  # retrain
     "cli.rollback_cmd",  # rollback
     "cli.monitor_cmd",  # monitor

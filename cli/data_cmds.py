@@ -1,4 +1,4 @@
-"""`evergreen seed` and `evergreen ingest`."""
+"""`evergreen seed`, `evergreen ingest` and `evergreen ingest-labels`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from cli.output import EXIT_REJECTED, fail, print_json, run_guarded
 def register(app: typer.Typer) -> None:
     app.command("seed")(seed)
     app.command("ingest")(ingest)
+    app.command("ingest-labels")(ingest_labels)
 
 
 def seed(
@@ -67,4 +68,38 @@ def ingest(
         f"{', dataset created' if result['dataset_created'] else ''}); "
         f"new since champion: {result['new_rows_since_champion']} rows "
         f"({'no champion yet' if share is None else format(share, '.0%')})"
+    )
+
+
+def ingest_labels(
+    model: str = typer.Argument(..., help="Model name: models/<model>.yaml (with data.delayed_labels)."),
+    file: Path = typer.Argument(..., help="Labels file (.csv or .parquet): the id column and the target."),
+    json_out: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+) -> None:
+    """Add labels for rows ingested earlier without them, as a new data version of the model's dataset.
+
+    Exit codes: 0 ingested (or duplicate: every label was ingested before), 2 rejected and quarantined
+    (unknown ids, conflicting labels, missing values), 1 any other error.
+    """
+    from flows.ingest import BatchRejected, IngestIncomplete
+    from flows.labels import ingest_labels as labels_flow
+
+    try:
+        result = run_guarded(lambda: labels_flow(model=model, path=str(file)), as_json=json_out)
+    except BatchRejected as exc:
+        fail(str(exc), EXIT_REJECTED, as_json=json_out, extra={"outcome": "rejected"})
+        return
+    except IngestIncomplete as exc:
+        fail(str(exc), as_json=json_out, extra={"outcome": "pending"})
+        return
+    if json_out:
+        print_json(result)
+        return
+    typer.echo(f"data_version {result['data_version']}")
+    if result["status"] == "duplicate":
+        typer.echo(f"{file}: these labels were already ingested; nothing new (no event emitted)")
+        return
+    typer.echo(
+        f"{result['labels']} labels ingested into {model} ({result['labelled_rows']} rows labelled, "
+        f"{result['unlabelled_rows']} still waiting for labels)"
     )

@@ -18,6 +18,7 @@ class Event(StrEnum):
 
     DATA_INGESTED = "evergreen.data.ingested"
     DATA_REJECTED = "evergreen.data.rejected"
+    LABELS_INGESTED = "evergreen.labels.ingested"
     DRIFT_MEASURED = "evergreen.drift.measured"
     DRIFT_DETECTED = "evergreen.drift.detected"
     PERFORMANCE_DEGRADED = "evergreen.performance.degraded"
@@ -126,3 +127,11 @@ def data_ingested(outcome: dict[str, Any], min_new_share: float) -> dict[str, An
 def volume_labels(met: bool) -> dict[str, str]:
     """Resource labels of `evergreen.data.ingested` (triggers match labels, not payload numbers)."""
     return {VOLUME_LABEL: str(met).lower()}
+
+
+LABELS_INGESTED_KEYS = ("source", "labels", "data_version", "data_rev", "labelled_rows", "unlabelled_rows")
+
+
+def labels_ingested(outcome: dict[str, Any]) -> dict[str, Any]:
+    """`evergreen.labels.ingested`: delayed labels committed as a new data version of the model's dataset."""
+    return {k: outcome[k] for k in LABELS_INGESTED_KEYS}

@@ -146,6 +146,18 @@ def _announce(model: str, spec: ModelSpec, p: Pending) -> IngestOutcome:
     return outcome
 
 
+def complete_pending(model: str, spec: ModelSpec, pending: list[Pending]) -> None:
+    """Announce batches and label files that an earlier run committed but did not announce."""
+    from flows.labels import announce_labels  # flows.labels builds on this module
+
+    for p in pending:
+        get_run_logger().warning("completing the announcement of %s (committed as %s)", p.source, p.rev)
+        if p.kind == "labels":
+            announce_labels(model, p)
+        else:
+            _announce(model, spec, p)
+
+
 @flow(name="ingest", log_prints=False)
 def ingest(model: str, path: str) -> dict[str, Any]:
     """Validate `path` (CSV or parquet) against models/<model>.yaml; append its new rows or quarantine it."""
@@ -172,9 +184,7 @@ def ingest(model: str, path: str) -> dict[str, Any]:
             model, src, len(batch), list(check.reasons), {"checks": check.as_dict()}, "; ".join(check.reasons)
         )
     own = next((p for p in appended.pending if p.batch == appended.batch), None)
-    for earlier in (p for p in appended.pending if p is not own):
-        log.warning("completing the announcement of %s (committed as %s)", earlier.source, earlier.rev)
-        _announce(model, spec, earlier)
+    complete_pending(model, spec, [p for p in appended.pending if p is not own])
     if own is not None:  # just committed, or committed by an earlier run whose announcement failed
         return _announce(model, spec, own).model_dump()
     # Nothing new entered the data, so nothing downstream (monitor, volume trigger) should run.

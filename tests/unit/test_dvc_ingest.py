@@ -145,3 +145,47 @@ def test_legacy_registry_is_migrated_by_the_next_ingest(
     pd.testing.assert_frame_equal(dvc_registry.read_dataset(settings, "elec2", legacy)[0], old_frame)
     status = subprocess.run(["git", "status", "--porcelain"], cwd=registry, capture_output=True, text=True)
     assert status.stdout.strip() == ""
+
+
+def _delayed(spec: ModelSpec) -> ModelSpec:
+    raw = spec.model_dump(mode="json")
+    raw["data"]["delayed_labels"] = {"id_column": "row_id"}
+    return ModelSpec.model_validate(raw)
+
+
+def test_delayed_labels_are_a_new_version_of_their_dataset(
+    registry: Path, elec2: pd.DataFrame, elec2_spec: ModelSpec
+) -> None:
+    settings = get_settings()
+    spec = _delayed(elec2_spec)
+    week = elec2.iloc[:336].assign(row_id=range(336))
+    unlabelled = week.assign(**{"class": None})
+    first = _append(spec, unlabelled)
+    assert first.check.ok
+    rows, before = dvc_registry.read_dataset(settings, "elec2", None)
+    assert rows["class"].isna().all() and len(rows) == 336
+
+    _append(_other(elec2_spec), elec2.iloc[:336])  # another dataset moves HEAD ...
+    labels = week[["row_id", "class"]].iloc[:200]
+    done = dvc_ingest.append_labels(settings, spec, labels, source="l.csv", model="m")
+    assert done.check.ok and done.check.counts.new == 200
+    (marker,) = [p for p in done.pending if p.kind == "labels"]
+    assert marker.checks["labelled_rows"] == 200 and marker.total_rows == 336
+    labelled, after = dvc_registry.read_dataset(settings, "elec2", None)
+    assert after.rev == marker.rev and after.id != before.id
+    pd.testing.assert_series_equal(
+        labelled["class"].iloc[:200], week["class"].iloc[:200].reset_index(drop=True), check_dtype=False
+    )
+    assert labelled["class"].iloc[200:].isna().all()
+    # ... and the pin before the labels still reads back unlabelled
+    assert dvc_registry.read_dataset(settings, "elec2", before.rev)[0]["class"].isna().all()
+    assert dvc_registry.read_dataset(settings, "elec2", None, with_labels=False)[0]["class"].isna().all()
+
+    again = dvc_ingest.append_labels(settings, spec, labels.sample(frac=1), source="l.csv", model="m")
+    assert again.check.status == "duplicate"
+    flipped = labels.assign(**{"class": labels["class"].map({"UP": "DOWN", "DOWN": "UP"})})
+    refused = dvc_ingest.append_labels(settings, spec, flipped, source="f.csv", model="m")
+    assert refused.check.status == "rejected" and "conflict" in refused.check.reasons[0]
+    assert dvc_registry.read_dataset(settings, "elec2", None)[1].id == after.id
+    # re-sending the unlabelled batch is a duplicate, not a conflict with its later labels
+    assert _append(spec, unlabelled).check.status == "duplicate"

@@ -14,6 +14,7 @@ WIRE_NAMES = {
     "evergreen.data.ingested", "evergreen.data.rejected", "evergreen.drift.measured", "evergreen.drift.detected",
     "evergreen.performance.degraded", "evergreen.retrain.skipped", "evergreen.model.registered",
     "evergreen.model.promoted", "evergreen.model.rejected", "evergreen.model.rolled-back",
+    "evergreen.labels.ingested",
 }  # fmt: skip
 
 
@@ -86,3 +87,14 @@ def test_data_payloads():
 )
 def test_artifact_key(kind, model, key):
     assert artifact_key(kind, model) == key
+
+
+def test_labels_ingested_payload():
+    outcome = {
+        "model": "m", "status": "ingested", "source": "l.csv", "labels": 200, "data_version": "abc:123",
+        "data_rev": "abc", "labelled_rows": 200, "unlabelled_rows": 136, "checks": {},
+    }  # fmt: skip
+    assert events.labels_ingested(outcome) == {
+        "source": "l.csv", "labels": 200, "data_version": "abc:123", "data_rev": "abc", "labelled_rows": 200,
+        "unlabelled_rows": 136,
+    }  # fmt: skip
