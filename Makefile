@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-unit test-faults test-fast lint typecheck demo demo-keep data deployments bench screenshot clean
+.PHONY: install test test-unit test-faults soak test-fast lint typecheck demo demo-keep data deployments bench screenshot clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,6 +32,10 @@ test-unit: $(STAMP)
 ## The whole fault and bad-input suite, including the faults_full tests `make test` leaves out.
 test-faults: $(STAMP)
 	$(BIN)/python -m pytest -q -ra tests/faults
+
+## The 100-batch random-fault soak (`make test` runs 8 batches); EVERGREEN_SOAK_SEED=N replays a run.
+soak: $(STAMP)
+	EVERGREEN_SOAK_BATCHES=$${EVERGREEN_SOAK_BATCHES:-100} $(BIN)/python -m pytest -q -s -ra tests/faults/test_soak.py
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"

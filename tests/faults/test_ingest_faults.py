@@ -22,8 +22,8 @@ import pytest
 from adapters import audit_log, dvc_ingest, dvc_registry
 from evergreen.audit import Action
 from evergreen.settings import get_settings
+from tests.faults.invariants import assert_batches_once
 from tests.support.builders import ROOT, elec2_spec_dict, elec2_weeks, write_batch, write_spec
-from tests.support.prefect_events import read_events
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
@@ -71,30 +71,6 @@ def _cli_ingest(model: str, path: Path, **env: str) -> subprocess.CompletedProce
     )
 
 
-def assert_invariants(model: str, expected: pd.DataFrame, server_api: str) -> None:
-    """Rows at HEAD are exactly `expected` (by key, once each); nothing orphaned or pending; every
-    committed batch announced once (event and audit entry)."""
-    settings = get_settings()
-    frame, version = dvc_registry.read_dataset(settings, "elec2", None)
-    counts = frame["timestamp"].value_counts()
-    assert counts.max() == 1, f"{int((counts > 1).sum())} keys are stored more than once"
-    assert set(pd.to_datetime(frame["timestamp"])) == set(pd.to_datetime(expected["timestamp"]))
-    root = _root()
-    work = {p.relative_to(root).as_posix() for p in (root / "data").glob("*/part-*.parquet")}
-    assert work == dvc_ingest.committed_parts(settings, version.rev), "orphan parts in the work tree"
-    status = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True)
-    assert status.stdout.strip() == "", status.stdout
-    assert dvc_ingest.read_pending(root) == []
-    log = subprocess.run(
-        ["git", "log", "--format=%H", "--grep=^ingest "], cwd=root, capture_output=True, text=True
-    )
-    commits = log.stdout.split()
-    evs = [e for e in read_events(server_api, resource_id=f"evergreen.model.{model}", names=[INGESTED])]
-    assert sorted(e["payload"]["data_rev"] for e in evs) == sorted(commits), "one event per committed batch"
-    audited = audit_log.read(settings, model, action=Action.INGEST)
-    assert sorted(e.versions["data_version"].split(":")[0] for e in audited) == sorted(commits)
-
-
 def _wait_events(api: str, model: str, name: str, count: int) -> list[dict]:
     from tests.support.prefect_events import wait_events
 
@@ -116,7 +92,7 @@ def test_held_git_lock_then_retry(model, weeks, tmp_path, prefect_server):
     again = ingest(model=model, path=batch)
     assert again["status"] == "ingested" and again["rows"] == 336 and again["data_rev"] == _head()
     _wait_events(prefect_server.api_url, model, INGESTED, 2)
-    assert_invariants(model, pd.concat(weeks[: SEED_WEEKS + 1]), prefect_server.api_url)
+    assert_batches_once(model, pd.concat(weeks[: SEED_WEEKS + 1]), prefect_server.api_url)
 
 
 @pytest.mark.parametrize("point", ["after-write", "after-commit"])
@@ -136,7 +112,7 @@ def test_sigkill_during_ingest_then_retry(model, weeks, tmp_path, prefect_server
     assert nxt["status"] == "ingested" and nxt["rows"] == 336
     assert nxt["total_rows"] == 336 * (SEED_WEEKS + 2)
     _wait_events(prefect_server.api_url, model, INGESTED, 3)
-    assert_invariants(model, pd.concat(weeks[: SEED_WEEKS + 2]), prefect_server.api_url)
+    assert_batches_once(model, pd.concat(weeks[: SEED_WEEKS + 2]), prefect_server.api_url)
 
 
 def test_mlflow_unreachable_then_retry(model, weeks, tmp_path, prefect_server, mlflow_server, monkeypatch):
@@ -163,7 +139,7 @@ def test_mlflow_unreachable_then_retry(model, weeks, tmp_path, prefect_server, m
     dup = ingest(model=model, path=batch)  # announced now: a third send is a plain duplicate
     assert dup["status"] == "duplicate"
     _wait_events(prefect_server.api_url, model, INGESTED, 2)
-    assert_invariants(model, pd.concat(weeks[: SEED_WEEKS + 1]), prefect_server.api_url)
+    assert_batches_once(model, pd.concat(weeks[: SEED_WEEKS + 1]), prefect_server.api_url)
 
 
 def test_empty_and_future_batches_rejected(model, weeks, tmp_path, prefect_server):
@@ -190,7 +166,7 @@ def test_empty_and_future_batches_rejected(model, weeks, tmp_path, prefect_serve
     assert [line for line in result.stderr.splitlines() if line.startswith("error:")][0].count(
         "empty batch"
     ) == 1
-    assert_invariants(model, pd.concat(weeks[:SEED_WEEKS]), prefect_server.api_url)
+    assert_batches_once(model, pd.concat(weeks[:SEED_WEEKS]), prefect_server.api_url)
 
 
 def test_row_level_duplicates_and_conflicts(model, weeks, tmp_path, prefect_server):
@@ -215,4 +191,4 @@ def test_row_level_duplicates_and_conflicts(model, weeks, tmp_path, prefect_serv
     _wait_events(prefect_server.api_url, model, INGESTED, 2)
     _wait_events(prefect_server.api_url, model, REJECTED, 1)
     expected = pd.concat([*weeks[:SEED_WEEKS], weeks[SEED_WEEKS].iloc[:168]])
-    assert_invariants(model, expected, prefect_server.api_url)
+    assert_batches_once(model, expected, prefect_server.api_url)

@@ -24,6 +24,7 @@ from adapters import mlflow_promotion as promotion
 from adapters import mlflow_registry as registry
 from evergreen.audit import Action
 from evergreen.settings import get_settings
+from tests.faults.invariants import assert_registry_invariants
 from tests.support.builders import ROOT, elec2_weeks, write_batch
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
@@ -89,30 +90,6 @@ def _champion(model: str) -> registry.Champion:
     return champ
 
 
-def assert_invariants(model: str) -> None:
-    """DESIGN.md invariants 1, 3, 4 (2 is ingest's): gate-passed champion with its promotion record,
-    every version with lineage, every alias move in the audit log, no unmarked orphan."""
-    champ = _champion(model)
-    assert champ.tags.get("gate_passed") == "true"
-    assert champ.tags.get("promoted_at") and "replaced_version" in champ.tags
-    versions = _versions(model)
-    for v, tags in versions.items():
-        assert all(k in tags for k in ("data_version", "gate_passed", "gate_decision")), f"v{v} lacks lineage"
-        unpromoted_pass = tags["gate_passed"] == "true" and not tags.get("promoted_at")
-        if unpromoted_pass and v != champ.version:
-            assert tags.get("orphaned") == "true" or tags.get("rejection_reason"), (
-                f"v{v} is an unmarked orphan"
-            )
-    entries = audit_log.read(get_settings(), model)
-    moved_to = {
-        e.versions.get("version") if e.action == Action.PROMOTE else e.versions.get("to_version")
-        for e in entries
-        if e.action in (Action.PROMOTE, Action.RECOVER)
-    }
-    promoted = {v for v, tags in versions.items() if tags.get("promoted_at")}
-    assert promoted <= moved_to, f"alias moves without an audit entry: {promoted - moved_to}"
-
-
 def test_concurrent_retrains_serialize_and_each_replaces_a_distinct_champion(model, weeks, tmp_path):
     """Issue 9 case 5: two `evergreen retrain --force` at once against one MLflow and one Prefect server."""
     _baseline(model, weeks, tmp_path)
@@ -132,7 +109,7 @@ def test_concurrent_retrains_serialize_and_each_replaces_a_distinct_champion(mod
     assert _champion(model).version == second["champion_version"]
     promotes = audit_log.read(get_settings(), model, action=Action.PROMOTE)
     assert sorted(e.versions["version"] for e in promotes) == sorted(["1", *(o["version"] for o in promoted)])
-    assert_invariants(model)
+    assert_registry_invariants(model)
 
 
 @pytest.mark.faults_full  # waits out a killed holder's lease (~75 s): `make test-faults`
@@ -151,7 +128,7 @@ def test_kill_after_register_leaves_an_orphan_the_next_run_marks(model, weeks, t
     tags = _versions(model)
     assert tags["2"]["orphaned"] == "true" and not tags["2"].get("promoted_at")
     assert out["version"] == "3" and out["previous_champion"] == "1"
-    assert_invariants(model)
+    assert_registry_invariants(model)
 
 
 @pytest.mark.faults_full  # waits out a killed holder's lease (~75 s): `make test-faults`
@@ -169,7 +146,7 @@ def test_kill_after_alias_move_completes_the_promotion_record(model, weeks, tmp_
     assert champ.version == "2" and champ.tags["replaced_version"] == "1" and champ.tags["promoted_at"]
     recovered = audit_log.read(get_settings(), model, action=Action.RECOVER)
     assert [(e.versions["from_version"], e.versions["to_version"]) for e in recovered] == [("1", "2")]
-    assert_invariants(model)
+    assert_registry_invariants(model)
 
 
 def test_duplicate_create_keeps_one_version_per_retrain(model, weeks, tmp_path):
@@ -216,4 +193,4 @@ def test_gate_uses_only_rows_the_refit_champion_never_saw(model, weeks, tmp_path
     assert pd.Timestamp(judged_from) > v1_end
     if out["status"] == "promoted":
         assert tags["registered"].startswith("refit on")
-    assert_invariants(model)
+    assert_registry_invariants(model)

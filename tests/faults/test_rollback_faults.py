@@ -20,6 +20,7 @@ from adapters import audit_log
 from adapters import mlflow_registry as registry
 from evergreen.audit import Action
 from evergreen.settings import get_settings
+from tests.faults.invariants import assert_champion_gated
 from tests.support.builders import ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
@@ -82,12 +83,6 @@ def _rollbacks(model: str) -> list[Any]:
     return audit_log.read(get_settings(), model, action=Action.ROLLBACK)
 
 
-def _assert_champion_gated(model: str) -> None:
-    """Invariant 1: the champion passed a gate and carries its promotion record."""
-    tags = _tags(model, _champion(model))
-    assert tags["gate_passed"] == "true" and tags.get("promoted_at")
-
-
 def test_rollback_refuses_ungated_version_unless_forced(env, model, tmp_path):
     """Case 8: `rollback --to 4` accepted a gate-rejected, never-promoted version."""
     from flows.rollback import RollbackError, rollback
@@ -99,7 +94,7 @@ def test_rollback_refuses_ungated_version_unless_forced(env, model, tmp_path):
     with pytest.raises(RollbackError, match="never passed a gate.*--force"):
         rollback(model=model, to_version=rejected)
     assert _champion(model) == v2 and _rollbacks(model) == []
-    _assert_champion_gated(model)
+    assert_champion_gated(model)
 
     out = rollback(model=model, to_version=rejected, reason="incident 7", force=True)
     assert out["forced"] is True and _champion(model) == rejected
@@ -121,7 +116,7 @@ def test_rollback_walks_back_and_never_toggles(env, model, tmp_path):
 
     assert rollback(model=model)["to_version"] == v2
     assert rollback(model=model)["to_version"] == v1  # two steps back, not back to v4
-    _assert_champion_gated(model)
+    assert_champion_gated(model)
     with pytest.raises(RollbackError, match="no earlier champion"):
         rollback(model=model)
     assert _champion(model) == v1
@@ -153,7 +148,7 @@ def test_rollback_keeps_promotion_tags(env, model, tmp_path):
     v2_tags = _tags(model, v2)
     assert (v2_tags["rollback.1.to"], v2_tags["rollback.2.from"], v2_tags["rollback.3.to"]) == (v1, v1, v1)
     assert _champion(model) == v1
-    _assert_champion_gated(model)
+    assert_champion_gated(model)
 
 
 def test_cli_rollback_to_ungated_is_one_error_line(env, model, tmp_path):
