@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from adapters import evergreen_pyfunc
 from evergreen.faults import fault_point
 from evergreen.lineage import as_tag as as_tag  # re-exported: tag formatting lives in the core
 from evergreen.settings import Settings
@@ -118,22 +119,32 @@ def log_run(
     run_name: str,
     tags: dict[str, str],
 ) -> LoggedRun:
-    """One MLflow run: params, metrics, the sklearn pipeline (signature + input example) and text artifacts."""
+    """One MLflow run: params, metrics, the sklearn pipeline (signature + input example) and text artifacts.
+
+    The model's pyfunc predicts the natural output (adapters/evergreen_pyfunc.py): a DataFrame of
+    probabilities with one column per class label, or a value per row for regression.
+    """
     import mlflow
-    from mlflow.models import infer_signature
+    from mlflow.models import Model, infer_signature
 
     client(settings)
     exp = mlflow.set_experiment(f"evergreen-{model_name}")
     with mlflow.start_run(experiment_id=exp.experiment_id, run_name=run_name, tags=tags) as run:
         mlflow.log_params({k: str(v)[:500] for k, v in _flatten("", params).items()})
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and v == v})
-        scores = pipeline.predict_proba(example)[:, 1]
-        info = mlflow.sklearn.log_model(
-            pipeline,
+        task, labels = _task_of(pipeline)
+        natural = evergreen_pyfunc.NaturalOutput(pipeline, task, labels).predict(example)
+        info = Model.log(
+            artifact_path=None,
             name="model",
-            signature=infer_signature(example, scores),
+            flavor=_NaturalOutputFlavor,
+            flavor_name="sklearn",
+            sk_model=pipeline,
+            task=task,
+            labels=labels,
+            signature=infer_signature(example, natural),
             input_example=example.head(5),
-            pyfunc_predict_fn="predict_proba",
+            serialization_format="skops",
             skops_trusted_types=_trusted_types(pipeline),
             pip_requirements=_requirements(pipeline),
         )
@@ -143,6 +154,48 @@ def log_run(
                 path.write_text(text)
                 mlflow.log_artifact(str(path))
         return LoggedRun(run_id=run.info.run_id, model_uri=info.model_uri, experiment_id=exp.experiment_id)
+
+
+def _task_of(pipeline: Any) -> tuple[str, list[str]]:
+    """(task type, class labels) that evergreen.training.fit recorded on the pipeline."""
+    task = str(getattr(pipeline, "evergreen_task", "binary"))
+    if task == "regression":
+        return task, []
+    default = [str(c) for c in getattr(pipeline, "classes_", [0, 1])]
+    return task, list(getattr(pipeline, "evergreen_labels", default))
+
+
+class _NaturalOutputFlavor:
+    """mlflow.sklearn's save_model, with the python_function flavour loaded by adapters/evergreen_pyfunc.py.
+
+    Passed to `mlflow.models.Model.log` as the flavour module: the saved model keeps the `sklearn`
+    flavour (Evergreen loads the Pipeline through it) and its pyfunc gives the natural output.
+    """
+
+    __name__ = "sklearn"
+
+    @staticmethod
+    def save_model(
+        path: str, mlflow_model: Any, *, sk_model: Any, task: str, labels: list[str], **kwargs: Any
+    ) -> None:
+        import os
+
+        import mlflow.sklearn
+
+        loader = evergreen_pyfunc.__file__
+        mlflow.sklearn.save_model(
+            sk_model,
+            path,
+            mlflow_model=mlflow_model,
+            code_paths=[loader],
+            pyfunc_predict_fn="predict",
+            **kwargs,
+        )
+        conf = mlflow_model.flavors["python_function"]
+        conf["loader_module"] = Path(loader).stem
+        conf[evergreen_pyfunc.TASK_KEY] = task
+        conf[evergreen_pyfunc.LABELS_KEY] = labels
+        mlflow_model.save(os.path.join(path, "MLmodel"))
 
 
 def _requirements(pipeline: Any) -> list[str]:

@@ -68,7 +68,7 @@ def decide(
     passed = True
     if math.isnan(chal):
         passed = False
-        reasons.append(f"{metric} is undefined on the hold-out (one class only?)")
+        reasons.append(f"{metric} is undefined on the hold-out (one class only, or a constant target?)")
     elif gate.floor is not None:
         ok = _clears_floor(chal, gate.floor, higher)
         passed &= ok

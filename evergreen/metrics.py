@@ -1,5 +1,10 @@
 """Metrics on scored labels, and a vectorised paired bootstrap over them.
 
+Scores take one form per task type (evergreen.training.predict_scores):
+- binary: positive-class probabilities (n,), labels 0/1;
+- multiclass: class probabilities (n, K), labels the class index 0..K-1;
+- regression: predicted values (n,), numeric targets.
+
 Point estimates come from sklearn.metrics. The bootstrap evaluates B resamples at once with NumPy
 (rank-based AUC via scipy.stats.rankdata along an axis), which is what keeps the gate cheap.
 """
@@ -11,7 +16,15 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import rankdata
-from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    log_loss,
+    mean_absolute_error,
+    r2_score,
+    roc_auc_score,
+    root_mean_squared_error,
+)
 
 from evergreen.spec import HIGHER_IS_BETTER
 
@@ -19,9 +32,13 @@ _EPS = float(np.finfo(np.float64).eps)  # the clipping sklearn.metrics.log_loss 
 
 
 def metric_value(name: str, y: np.ndarray, scores: np.ndarray) -> float:
-    """The metric of positive-class scores against 0/1 labels."""
+    """The metric of scores against labels (the forms above); NaN where undefined (e.g. AUC of one class)."""
     y = np.asarray(y)
     scores = np.asarray(scores, dtype=float)
+    if y.size == 0:
+        return float("nan")
+    if scores.ndim == 2:
+        return _multiclass_value(name, y, scores)
     if name == "roc_auc":
         if len(np.unique(y)) < 2:
             return float("nan")
@@ -30,13 +47,36 @@ def metric_value(name: str, y: np.ndarray, scores: np.ndarray) -> float:
         return float(accuracy_score(y, scores >= 0.5))
     if name == "logloss":
         return float(log_loss(y, scores, labels=[0, 1]))
+    if name == "rmse":
+        return float(root_mean_squared_error(y, scores))
+    if name == "mae":
+        return float(mean_absolute_error(y, scores))
+    if name == "r2":
+        # Undefined on a constant target (sklearn would report 0 or 1 by convention).
+        return float("nan") if np.ptp(y) == 0 else float(r2_score(y, scores))
     raise ValueError(f"unknown metric {name!r}")
+
+
+def _multiclass_value(name: str, y: np.ndarray, proba: np.ndarray) -> float:
+    y = y.astype(np.int64)
+    if name == "accuracy":
+        return float(accuracy_score(y, proba.argmax(axis=1)))
+    if name == "macro_f1":
+        # Macro over the classes present in labels or predictions, as f1_score's default labels.
+        return float(f1_score(y, proba.argmax(axis=1), average="macro"))
+    if name == "logloss":
+        return float(log_loss(y, proba, labels=list(range(proba.shape[1]))))
+    raise ValueError(f"metric {name!r} is not defined for class probabilities")
 
 
 def resampled_metric(name: str, y: np.ndarray, scores: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """The metric on each row of `idx` (B x n resample indices) at once; NaN where undefined."""
     yb = np.asarray(y)[idx]
     sb = np.asarray(scores, dtype=float)[idx]
+    if sb.ndim == 3:
+        return _resampled_multiclass(name, yb.astype(np.int64), sb)
+    if name in ("rmse", "mae", "r2"):
+        return _resampled_regression(name, yb.astype(float), sb)
     if name == "accuracy":
         return ((sb >= 0.5) == yb).mean(axis=1)
     if name == "logloss":
@@ -50,6 +90,37 @@ def resampled_metric(name: str, y: np.ndarray, scores: np.ndarray, idx: np.ndarr
             auc = ((ranks * yb).sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
         return np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
     raise ValueError(f"unknown metric {name!r}")
+
+
+def _resampled_regression(name: str, yb: np.ndarray, pb: np.ndarray) -> np.ndarray:
+    err = pb - yb
+    if name == "rmse":
+        return np.sqrt((err**2).mean(axis=1))
+    if name == "mae":
+        return np.abs(err).mean(axis=1)
+    ss_res = (err**2).sum(axis=1)
+    ss_tot = ((yb - yb.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(ss_tot > 0, 1 - ss_res / ss_tot, np.nan)
+
+
+def _resampled_multiclass(name: str, yb: np.ndarray, pb: np.ndarray) -> np.ndarray:
+    """B x n labels and B x n x K probabilities -> B metric values."""
+    if name == "logloss":
+        p = np.take_along_axis(pb, yb[..., None], axis=2)[..., 0]
+        return -np.log(np.clip(p, _EPS, 1.0)).mean(axis=1)
+    pred = pb.argmax(axis=2)
+    if name == "accuracy":
+        return (pred == yb).mean(axis=1)
+    if name == "macro_f1":
+        f1 = np.full((yb.shape[0], pb.shape[2]), np.nan)
+        for k in range(pb.shape[2]):
+            tp = ((pred == k) & (yb == k)).sum(axis=1)
+            denom = 2 * tp + ((pred == k) & (yb != k)).sum(axis=1) + ((pred != k) & (yb == k)).sum(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                f1[:, k] = np.where(denom > 0, 2 * tp / denom, np.nan)  # absent class: left out of the mean
+        return np.nanmean(f1, axis=1)
+    raise ValueError(f"metric {name!r} is not defined for class probabilities")
 
 
 @dataclass(frozen=True)

@@ -152,7 +152,9 @@ def assess(
 
     `context` (source, data_version, n_rows, champion_version, ...) goes into every payload.
     """
-    report = measure_drift(profile, frame, spec.triggers.drift, features=spec.features, scores=scores)
+    # The prediction's own drift: probabilities, predicted classes or scaled predictions (the profile's kind).
+    points = None if scores is None else profile.score_points(scores)
+    report = measure_drift(profile, frame, spec.triggers.drift, features=spec.features, scores=points)
     ddec = drift_decision(report, spec.triggers.drift)
     target = spec.data.target
     mask = frame[target].notna().to_numpy() if target in frame.columns else np.zeros(len(frame), bool)

@@ -1,8 +1,8 @@
 """Performance decay on labelled batches, with a significance test before anything is called "below".
 
 A batch's metric is compared with a floor (and optionally with the champion's hold-out metric) through
-a one-sided confidence bound: accuracy uses the Wilson score interval, ROC AUC and log loss a
-percentile bootstrap (vectorised over resamples via evergreen.metrics.resampled_metric). A batch is
+a one-sided confidence bound: accuracy uses the Wilson score interval, every other metric (ROC AUC,
+log loss, macro-F1, RMSE, MAE, R²) a percentile bootstrap (vectorised over resamples via evergreen.metrics.resampled_metric). A batch is
 `below_floor` only when even the optimistic bound misses the floor, so a small, noisy batch that
 happens to score low is not called degraded. The PerformanceTrigger rule then asks for K consecutive
 degraded batches.
@@ -40,14 +40,14 @@ class PerformanceReport(BaseModel):
     floor: float | None
     below_floor: bool = Field(description="Significantly worse than the floor (optimistic bound misses it).")
     n: int
-    n_positive: int
+    n_positive: int | None = Field(description="Positive labels in the batch (binary only).")
     alpha: float
     n_resamples: int = 0
     higher_is_better: bool
 
     @property
     def optimistic(self) -> float | None:
-        """The bound on the 'better' side: ci_high for AUC/accuracy, ci_low for log loss."""
+        """The bound on the 'better' side: ci_high when higher is better, ci_low for logloss/rmse/mae."""
         return self.ci_high if self.higher_is_better else self.ci_low
 
     def significant_drop(self, max_drop: float) -> bool:
@@ -107,9 +107,10 @@ def measure_performance(
     """The batch metric with a one-sided (1 - alpha) bound on each side, and whether it is below the floor.
 
     The interval is two-sided at 1 - 2 * alpha, so each of its ends is a one-sided 1 - alpha bound.
-    For accuracy it is the Wilson interval; for roc_auc and logloss a percentile bootstrap.
+    For accuracy it is the Wilson interval; for the other metrics a percentile bootstrap.
     `below_floor` means worse than the floor with significance alpha: ci_high < floor when higher is
-    better, ci_low > floor for log loss.
+    better, ci_low > floor (a ceiling) for logloss, rmse and mae. `y` and `scores` take the forms of
+    evergreen.metrics (per task type).
     """
     if metric not in HIGHER_IS_BETTER:
         raise ValueError(f"unknown metric {metric!r}")
@@ -117,9 +118,10 @@ def measure_performance(
         raise ValueError("alpha must be in (0, 0.5)")
     y = np.asarray(y)
     scores = np.asarray(scores, dtype=float)
-    if y.shape != scores.shape:
+    if y.shape != scores.shape[: y.ndim] or scores.ndim > 2:
         raise ValueError(f"labels {y.shape} and scores {scores.shape} differ in shape")
-    y = y.astype(np.int64)
+    classes = metric not in ("rmse", "mae", "r2")
+    y = y.astype(np.int64) if classes else y.astype(float)
     higher = HIGHER_IS_BETTER[metric]
     confidence = 1 - 2 * alpha
     n = int(y.size)
@@ -129,8 +131,8 @@ def measure_performance(
         lo = hi = float("nan")
         method = "wilson" if metric == "accuracy" else "bootstrap"
     elif metric == "accuracy":
-        correct = int(((scores >= 0.5) == (y == 1)).sum())
-        lo, hi = wilson_interval(correct, n, confidence)
+        hits = scores.argmax(axis=1) == y if scores.ndim == 2 else (scores >= 0.5) == (y == 1)
+        lo, hi = wilson_interval(int(hits.sum()), n, confidence)
         method = "wilson"
     else:
         lo, hi, used = bootstrap_interval(
@@ -155,7 +157,7 @@ def measure_performance(
         floor=floor,
         below_floor=below,
         n=n,
-        n_positive=int(y.sum()),
+        n_positive=int(y.sum()) if classes and scores.ndim == 1 else None,
         alpha=alpha,
         n_resamples=used,
         higher_is_better=higher,

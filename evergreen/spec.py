@@ -394,7 +394,7 @@ class ModelSpec(_Strict):
         ):
             lo, hi = METRIC_RANGE[self.metric]
             if floor is not None and ((lo is not None and floor < lo) or (hi is not None and floor > hi)):
-                span = f"[{'-inf' if lo is None else lo:g}, {'inf' if hi is None else hi:g}]"
+                span = f"[{'-inf' if lo is None else f'{lo:g}'}, {'inf' if hi is None else f'{hi:g}'}]"
                 raise ValueError(f"{key} {floor} is outside {span} for {self.metric}")
         return self
 

@@ -38,8 +38,18 @@ class Split:
 
 
 def labels(frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
-    """0/1 labels: 1 where the target equals the spec's positive label."""
-    return (frame[spec.data.target] == spec.data.positive_label).to_numpy(dtype=np.int8)
+    """Model-ready targets per task type.
+
+    binary: 0/1, 1 where the target equals the positive label; multiclass: the index of the class in
+    `data.labels` (-1 for a value outside it, which validation rejects first); regression: floats.
+    """
+    target = frame[spec.data.target]
+    if spec.task == "regression":
+        return pd.to_numeric(target, errors="coerce").to_numpy(dtype=float)
+    if spec.task == "multiclass":
+        index = {v: i for i, v in enumerate(spec.class_labels)}
+        return target.map(index).fillna(-1).to_numpy(dtype=np.int64)
+    return (target == spec.data.positive_label).to_numpy(dtype=np.int8)
 
 
 def sort_by_time(frame: pd.DataFrame, time_column: str) -> pd.DataFrame:
@@ -151,25 +161,40 @@ def _import(path: str) -> type:
         raise ValueError(f"training.estimator.class_path: cannot import {path!r}: {exc}") from None
 
 
+def _category_encoders(spec: ModelSpec, lightgbm: bool) -> list[tuple[str, object, list[str]]]:
+    """One encoder per categorical feature: its spec `categories`, or those seen in training ("auto").
+
+    Unknown categories never fail a prediction: LightGBM gets NaN (routed as missing), one-hot gets
+    all zeros. Whether they may reach the model at all is the ingest check's job (`allow_unknown`).
+    """
+    out: list[tuple[str, object, list[str]]] = []
+    for name in spec.categorical:
+        cats: object = [spec.feature(name).categories] if spec.feature(name).categories else "auto"
+        enc: object
+        if lightgbm:
+            enc = OrdinalEncoder(
+                categories=cats,  # type: ignore[arg-type]
+                handle_unknown="use_encoded_value",
+                unknown_value=np.nan,
+                encoded_missing_value=np.nan,
+            )
+        else:
+            enc = OneHotEncoder(categories=cats, handle_unknown="ignore", sparse_output=False)  # type: ignore[arg-type]
+        out.append((f"cat_{name}", enc, [name]))
+    return out
+
+
 def build_pipeline(spec: ModelSpec) -> Pipeline:
     """Preprocessing plus estimator, as one sklearn Pipeline that MLflow logs and reloads whole."""
     est = spec.training.estimator
-    cats = [spec.feature(c).categories or "auto" for c in spec.categorical]
-    if est.kind == "lightgbm":
-        from lightgbm import LGBMClassifier
+    lightgbm = est.kind == "lightgbm"
+    if lightgbm:
+        from lightgbm import LGBMClassifier, LGBMRegressor
 
-        # Unknown categories encode as NaN, which LightGBM routes as missing instead of failing.
-        cat_enc = OrdinalEncoder(
-            categories=cats,
-            handle_unknown="use_encoded_value",
-            unknown_value=np.nan,
-            encoded_missing_value=np.nan,
-        )
         num_enc: object = "passthrough"
         params = {"random_state": spec.training.seed, "n_jobs": 1, "verbose": -1, **est.params}
-        model: object = LGBMClassifier(**params)
+        model: object = (LGBMRegressor if spec.task == "regression" else LGBMClassifier)(**params)
     else:
-        cat_enc = OneHotEncoder(categories=cats, handle_unknown="ignore", sparse_output=False)
         num_enc = SimpleImputer(strategy="median")
         cls = _import(est.class_path or "")
         params = dict(est.params)
@@ -177,14 +202,18 @@ def build_pipeline(spec: ModelSpec) -> Pipeline:
             params.setdefault("random_state", spec.training.seed)
         model = cls(**params)
     pre = ColumnTransformer(
-        [("num", num_enc, spec.numeric), ("cat", cat_enc, spec.categorical)],
+        [("num", num_enc, spec.numeric), *_category_encoders(spec, lightgbm)],
         verbose_feature_names_out=False,
     ).set_output(transform="pandas")
     return Pipeline([("prep", pre), ("model", model)])
 
 
 def fit(spec: ModelSpec, train: pd.DataFrame, weights: np.ndarray | None = None) -> tuple[Pipeline, float]:
-    """Fit the spec's pipeline; returns it with the fit seconds."""
+    """Fit the spec's pipeline; returns it with the fit seconds.
+
+    The pipeline remembers its task type and class count (`evergreen_task`, `evergreen_n_classes`), so
+    predict_scores gives every class a column even when the training rows lacked one.
+    """
     pipe = build_pipeline(spec)
     kwargs: dict[str, object] = {}
     if weights is not None:
@@ -192,17 +221,45 @@ def fit(spec: ModelSpec, train: pd.DataFrame, weights: np.ndarray | None = None)
     if spec.training.estimator.kind == "lightgbm" and spec.categorical:
         kwargs["model__categorical_feature"] = spec.categorical
     y = labels(train, spec)
-    if len(np.unique(y)) < 2:
+    if spec.task == "regression":
+        if not np.isfinite(y).all():
+            raise ValueError(f"the target {spec.data.target!r} holds values that are not numbers")
+    elif len(np.unique(y)) < 2:
         raise ValueError("the training rows hold a single class; cannot train a classifier")
     start = time.perf_counter()
     pipe.fit(train[spec.feature_names], y, **kwargs)
-    return pipe, time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    pipe.evergreen_task = spec.task  # type: ignore[attr-defined]
+    pipe.evergreen_n_classes = len(spec.class_labels) if spec.task == "multiclass" else 2  # type: ignore[attr-defined]
+    pipe.evergreen_labels = output_labels(spec)  # type: ignore[attr-defined]
+    return pipe, seconds
+
+
+def output_labels(spec: ModelSpec) -> list[str]:
+    """The class labels as pyfunc's column names, in class-index order (binary: negative, positive)."""
+    if spec.task == "binary":
+        neg, pos = spec.class_labels
+        return [f"not {pos}" if neg is None else str(neg), str(pos)]
+    return [str(x) for x in spec.class_labels]
 
 
 def predict_scores(model: Pipeline, frame: pd.DataFrame, features: list[str] | None = None) -> np.ndarray:
-    """Positive-class probabilities. `features` defaults to what the model was fitted on."""
+    """Scores in the form evergreen.metrics expects for the model's task type.
+
+    binary: positive-class probabilities (n,); multiclass: probabilities (n, K), one column per class
+    index; regression: predictions (n,). `features` defaults to what the model was fitted on.
+    Pipelines from before task types (no `evergreen_task`) are binary classifiers.
+    """
     cols = features if features is not None else list(model.feature_names_in_)
-    return model.predict_proba(frame[cols])[:, 1]
+    task = getattr(model, "evergreen_task", "binary")
+    if task == "regression":
+        return np.asarray(model.predict(frame[cols]), dtype=float)
+    proba = np.asarray(model.predict_proba(frame[cols]), dtype=float)
+    if task == "binary":
+        return proba[:, 1]
+    out = np.zeros((len(frame), int(model.evergreen_n_classes)))
+    out[:, np.asarray(model.classes_, dtype=np.int64)] = proba  # classes absent in training score 0
+    return out
 
 
 def batch_latency_p95_ms(model: Pipeline, frame: pd.DataFrame, batch_rows: int, repeats: int = 20) -> float:

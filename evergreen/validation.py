@@ -79,13 +79,7 @@ def build_expectations(
         exps.append(E.ExpectColumnValuesToNotBeNull(column=d.time_column))
         exps.append(E.ExpectColumnValuesToBeInTypeList(column=d.time_column, type_list=TIME_TYPES))
     if d.target in have:
-        exps.append(E.ExpectColumnValuesToNotBeNull(column=d.target))
-        if d.labels:
-            exps.append(E.ExpectColumnValuesToBeInSet(column=d.target, value_set=list(d.labels)))
-        if training:
-            exps.append(
-                E.ExpectColumnDistinctValuesToContainSet(column=d.target, value_set=[d.positive_label])
-            )
+        exps.extend(_target_expectations(spec, training))
     for f in spec.features:
         if f.name not in have:
             continue
@@ -99,6 +93,24 @@ def build_expectations(
             exps.append(E.ExpectColumnValuesToBeInSet(column=f.name, value_set=list(f.categories)))
     if training:
         exps.append(E.ExpectTableRowCountToBeBetween(min_value=spec.training.min_train_rows))
+    return exps
+
+
+def _target_expectations(spec: ModelSpec, training: bool) -> list[Any]:
+    """The target per task type: numeric for regression, in the label set for classification."""
+    import great_expectations as gx
+
+    E = gx.expectations
+    d = spec.data
+    exps: list[Any] = [E.ExpectColumnValuesToNotBeNull(column=d.target)]
+    if spec.task == "regression":
+        exps.append(E.ExpectColumnValuesToBeInTypeList(column=d.target, type_list=NUMERIC_TYPES))
+    elif d.labels:
+        exps.append(E.ExpectColumnValuesToBeInSet(column=d.target, value_set=list(d.labels)))
+    if training and spec.task == "binary":
+        exps.append(E.ExpectColumnDistinctValuesToContainSet(column=d.target, value_set=[d.positive_label]))
+    elif training and spec.task == "multiclass":  # a classifier needs two classes to learn from
+        exps.append(E.ExpectColumnUniqueValueCountToBeBetween(column=d.target, min_value=2))
     return exps
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture
@@ -18,6 +18,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from evergreen import backtest as bt
 from evergreen.settings import get_settings
+from evergreen.spec import MetricName
 from tasks.backtest import load_inputs, progress_hook, publish, replay_policy, save_outputs
 
 __all__ = ["backtest", "progress_hook"]
@@ -43,7 +44,7 @@ def backtest(
     batch_rows: int | None = None,
     warmup: int = 4,
     drifts: list[str] | None = None,
-    rank_by: Literal["accuracy", "roc_auc", "logloss"] | None = None,
+    rank_by: MetricName | None = None,
     out_dir: str | None = None,
     write_files: bool = True,
 ) -> dict[str, Any]:

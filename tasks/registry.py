@@ -96,6 +96,7 @@ def log_candidate(
         labels=training.labels(trained.rows, spec),
         scores=scored.challenger if scores is None else scores,
         metrics=scored.holdout_metrics,
+        task=spec.task,
     )
     return registry.log_run(
         get_settings(),

@@ -14,9 +14,7 @@ from adapters import mlflow_registry
 from evergreen import gate, training
 from evergreen.metrics import metric_value
 from evergreen.settings import get_settings
-from evergreen.spec import ModelSpec
-
-HOLDOUT_METRICS = ("roc_auc", "accuracy", "logloss")
+from evergreen.spec import TASK_METRICS, ModelSpec
 
 
 @dataclass(frozen=True)
@@ -76,8 +74,13 @@ def score_candidate(spec: ModelSpec, pipeline: Any, holdout: pd.DataFrame) -> Sc
         latency_p95_ms=training.batch_latency_p95_ms(
             pipeline, holdout[spec.feature_names], spec.gate.latency_batch_rows
         ),
-        holdout_metrics={f"holdout_{m}": metric_value(m, y, chal) for m in HOLDOUT_METRICS},
+        holdout_metrics=holdout_metrics(spec, y, chal),
     )
+
+
+def holdout_metrics(spec: ModelSpec, y: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """Every metric of the spec's task type on the hold-out, as `holdout_<metric>`."""
+    return {f"holdout_{m}": metric_value(m, y, scores) for m in TASK_METRICS[spec.task]}
 
 
 @task(cache_policy=NO_CACHE)

@@ -41,7 +41,7 @@ from evergreen.backtest.ranking import summarize
 from evergreen.backtest.replay import Replay, batch_bounds, prepare
 from evergreen.backtest.resolve import ResolvedPolicy, resolve_policy
 from evergreen.backtest.results import BacktestReport, BatchRecord, PolicyResult, detection_delays
-from evergreen.backtest.tables import per_batch_rows, summary_rows, to_markdown
+from evergreen.backtest.tables import direction, per_batch_rows, shows_accuracy, summary_rows, to_markdown
 
 __all__ = [
     "BacktestReport",
@@ -59,6 +59,7 @@ __all__ = [
     "ScheduleRule",
     "batch_bounds",
     "detection_delays",
+    "direction",
     "load_policies",
     "parse_policies",
     "per_batch_rows",
@@ -66,6 +67,7 @@ __all__ = [
     "resolve_policy",
     "run_backtest",
     "run_policy",
+    "shows_accuracy",
     "summarize",
     "summary_rows",
     "to_markdown",

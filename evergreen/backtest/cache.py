@@ -166,7 +166,9 @@ class ReplayCache:
         def compute() -> ReferenceProfile:
             a, b = fitted.train
             train = self.replay.frame.iloc[a:b]
-            return build_profile(train, spec.numeric, spec.categorical, bins=bins, labels=self.replay.y[a:b])
+            return build_profile(
+                train, spec.numeric, spec.categorical, bins=bins, labels=self.replay.y[a:b], task=spec.task
+            )
 
         return self._get(("profile", fitted.key, bins), "profile", compute)
 

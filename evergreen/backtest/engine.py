@@ -162,7 +162,8 @@ def _replay_batch(rp: ResolvedPolicy, cache: ReplayCache, state: _State, i: int)
         "start": stamp(replay.batch_start(i)),
         "end": stamp(now),
         "rows": hi - lo,
-        "accuracy": cache.metric(state.champ, i, "accuracy"),
+        # accuracy is recorded for every classifier (a regression has none); `metric` is the spec's
+        "accuracy": None if rp.spec.task == "regression" else cache.metric(state.champ, i, "accuracy"),
         "metric": cache.metric(state.champ, i, rp.spec.metric),
         "champion": state.champ_batch,
         "retrain": decision.retrain,

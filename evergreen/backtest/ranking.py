@@ -20,8 +20,9 @@ def summarize(
     """Rank policies (best mean `rank_by`, then fewer retrains) and mark the Pareto front."""
     metric = replay.spec.metric
     rank_by = rank_by or metric
-    if rank_by not in ("accuracy", metric):
-        raise ValueError(f"rank_by must be 'accuracy' or the spec's metric {metric!r}, not {rank_by!r}")
+    allowed = [metric] if replay.spec.task == "regression" else ["accuracy", metric]
+    if rank_by not in allowed:
+        raise ValueError(f"rank_by must be one of {sorted(set(allowed))} for this spec, not {rank_by!r}")
     higher = HIGHER_IS_BETTER[rank_by]
     sign = 1.0 if higher else -1.0
 

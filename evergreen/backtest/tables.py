@@ -6,6 +6,17 @@ import math
 from typing import Any
 
 from evergreen.backtest.results import BacktestReport
+from evergreen.spec import HIGHER_IS_BETTER
+
+
+def shows_accuracy(report: BacktestReport) -> bool:
+    """Whether accuracy is a column of its own: not for regression, nor when it is the spec's metric."""
+    return report.metric != "accuracy" and any(p.mean_accuracy is not None for p in report.policies)
+
+
+def direction(metric: str) -> str:
+    """'' for higher-is-better metrics, ' (lower is better)' for logloss, rmse and mae."""
+    return "" if HIGHER_IS_BETTER.get(metric, True) else " (lower is better)"
 
 
 def _r(x: float | None, nd: int = 4) -> float | None:
@@ -53,16 +64,18 @@ def to_markdown(report: BacktestReport) -> str:
         f"# Policy backtest: {report.model}\n\n"
         f"{report.scored_batches} scored {report.batching} after {report.warmup} warm-up batches "
         f"({report.start[:10]} to {report.end[:10]}, {report.rows:,} rows). Each batch is scored by the "
-        f"champion before its labels are used. Ranked by mean {report.rank_by}, then fewer retrains.\n\n"
+        f"champion before its labels are used. Ranked by mean {report.rank_by}{direction(report.rank_by)}, "
+        "then fewer retrains.\n\n"
     )
+    acc = shows_accuracy(report)
     cols = [
         "rank",
         "policy",
         "trigger",
         "window",
         "gate",
-        "mean accuracy",
-        f"mean {m}",
+        *(["mean accuracy"] if acc else []),
+        f"mean {m}{direction(m)}",
         "retrains",
         "promotions",
         "train s",
@@ -77,7 +90,7 @@ def to_markdown(report: BacktestReport) -> str:
             r["trigger"],
             r["window"],
             r["gate"],
-            _fmt(r["mean_accuracy"]),
+            *([_fmt(r["mean_accuracy"])] if acc else []),
             _fmt(r[f"mean_{m}"]),
             r["retrains"],
             r["promotions"],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -11,6 +11,9 @@ from pydantic import BaseModel, Field
 
 SCORE_BINS = 20
 """Fixed bins of the prediction-score histogram on [0, 1]."""
+
+ScoreKind = Literal["probability", "predicted_class", "prediction"]
+"""What the score histogram counts, by task type (see score_points)."""
 
 
 class NumericProfile(BaseModel):
@@ -52,11 +55,45 @@ class ReferenceProfile(BaseModel):
         default=None, description=f"Counts of model scores in {SCORE_BINS} equal bins on [0, 1]."
     )
     score_mean: float | None = None
+    score_kind: ScoreKind = Field(
+        default="probability",
+        description="binary: positive-class probability; multiclass: predicted class; "
+        "regression: prediction scaled to the reference predictions' [min, max].",
+    )
+    score_range: list[float] | None = Field(
+        default=None, description="regression: [min, max] of the reference predictions."
+    )
+    n_classes: int | None = Field(default=None, description="multiclass: the number of classes.")
     metrics: dict[str, float] = Field(default_factory=dict, description="Hold-out metrics of the model.")
 
     @property
     def features(self) -> list[str]:
         return [*self.numeric, *self.categorical]
+
+    def score_points(self, scores: np.ndarray) -> np.ndarray:
+        """Model scores as the 1-D points on [0, 1] the score histogram counts (see score_points)."""
+        return score_points(scores, self.score_kind, self.score_range, self.n_classes)
+
+
+def score_points(
+    scores: np.ndarray, kind: str, score_range: list[float] | None = None, n_classes: int | None = None
+) -> np.ndarray:
+    """The prediction, as points on [0, 1] for the fixed-bin score histogram.
+
+    - probability (binary): the positive-class probability itself;
+    - predicted_class (multiclass, scores n x K): class k at (k + 0.5) / K, so the histogram is the
+      predicted-class distribution (one bin per class up to SCORE_BINS classes);
+    - prediction (regression): (value - min) / (max - min) over the reference predictions; values
+      outside the reference range land outside [0, 1] and are counted as `out_of_range`.
+    """
+    s = np.asarray(scores, dtype=float)
+    if kind == "predicted_class":
+        k = n_classes or s.shape[1]
+        return (s.argmax(axis=1) + 0.5) / k
+    if kind == "prediction":
+        lo, hi = score_range or [0.0, 1.0]
+        return (s - lo) / (hi - lo) if hi > lo else s - lo + 0.5
+    return s
 
 
 def as_float(values: Any) -> np.ndarray:
@@ -141,8 +178,12 @@ def build_profile(
     labels: np.ndarray | None = None,
     scores: np.ndarray | None = None,
     metrics: dict[str, float] | None = None,
+    task: str = "binary",
 ) -> ReferenceProfile:
-    """Summarise a training frame (and the model's scores on it) into a reference profile."""
+    """Summarise a training frame (and the model's scores on it) into a reference profile.
+
+    `task` says what `labels` and `scores` are (evergreen.training.labels / predict_scores forms).
+    """
     if bins < 2:
         raise ValueError("bins must be at least 2")
     missing = [c for c in [*numeric, *categorical] if c not in frame.columns]
@@ -154,15 +195,24 @@ def build_profile(
         freq, nulls = category_counts(frame[c])
         cat[c] = CategoricalProfile(count=int(len(frame) - nulls), nulls=nulls, frequencies=freq)
     balance = None
-    if labels is not None:
+    if labels is not None and task == "binary":
         y = as_float(labels)
         y = y[~np.isnan(y)]
         balance = float((y > 0).mean()) if y.size else None
+    kind: ScoreKind = {"multiclass": "predicted_class", "regression": "prediction"}.get(task, "probability")  # type: ignore[assignment]
     hist = None
     score_mean = None
+    score_range = None
+    n_classes = None
     if scores is not None:
-        hist = score_histogram(scores).astype(int).tolist()
-        s = as_float(scores)
+        raw = np.asarray(scores, dtype=float)
+        if kind == "predicted_class":
+            n_classes = int(raw.shape[1])
+        if kind == "prediction":
+            valid = raw[np.isfinite(raw)]
+            score_range = [float(valid.min()), float(valid.max())] if valid.size else [0.0, 1.0]
+        s = score_points(raw, kind, score_range, n_classes)
+        hist = score_histogram(s).astype(int).tolist()
         score_mean = finite(np.nanmean(s)) if np.any(~np.isnan(s)) else None
     return ReferenceProfile(
         n_rows=len(frame),
@@ -172,5 +222,8 @@ def build_profile(
         label_balance=balance,
         score_histogram=hist,
         score_mean=score_mean,
+        score_kind=kind,
+        score_range=score_range,
+        n_classes=n_classes,
         metrics={k: float(v) for k, v in (metrics or {}).items()},
     )

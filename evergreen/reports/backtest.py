@@ -28,19 +28,26 @@ def _retrain_points(
     return xs, ys, text, promoted
 
 
+def _panels(report: bt.BacktestReport) -> list[tuple[str, str]]:
+    """(BatchRecord field, label) per plotted panel: accuracy (classifiers) and the spec's metric."""
+    metric = ("metric", f"{report.metric}{bt.direction(report.metric)}")
+    return [("accuracy", "accuracy"), metric] if bt.shows_accuracy(report) else [metric]
+
+
 def write_html(report: bt.BacktestReport, path: Path) -> Path:
-    """Interactive plot: accuracy and the spec's metric per batch for each policy, retrains marked."""
+    """Interactive plot: accuracy (classifiers) and the spec's metric per batch per policy, retrains marked."""
     import plotly.graph_objects as go
     from plotly.colors import qualitative
     from plotly.subplots import make_subplots
 
-    panels = [("accuracy", "accuracy"), ("metric", report.metric)]
+    panels = _panels(report)
+    rug = len(panels) + 1
     fig = make_subplots(
-        rows=3,
+        rows=rug,
         cols=1,
         shared_xaxes=True,
         vertical_spacing=0.05,
-        row_heights=[0.4, 0.4, 0.2],
+        row_heights=[0.4] * len(panels) + [0.2],
         subplot_titles=[f"prequential {label} per batch" for _, label in panels] + ["retrains (x: rejected)"],
     )
     palette = qualitative.Plotly + qualitative.D3
@@ -81,7 +88,7 @@ def write_html(report: bt.BacktestReport, path: Path) -> Path:
                 row=row,
                 col=1,
             )
-        xs, _, text, promoted = _retrain_points(p, "accuracy")
+        xs, _, text, promoted = _retrain_points(p, "metric")
         fig.add_trace(
             go.Scatter(
                 x=xs,
@@ -97,7 +104,7 @@ def write_html(report: bt.BacktestReport, path: Path) -> Path:
                 },
                 hovertemplate="%{text}<extra></extra>",
             ),
-            row=3,
+            row=rug,
             col=1,
         )
     for k in report.marked_drifts:
@@ -122,34 +129,46 @@ def write_png(report: bt.BacktestReport, path: Path, smooth: int = 4) -> Path | 
     except ImportError:  # pragma: no cover - matplotlib comes with mlflow
         log.warning("matplotlib is not installed: skipping %s", path)
         return None
+    panels = _panels(report)
     fig = Figure(figsize=(12, 9), dpi=110, layout="constrained")
-    axes = fig.subplots(3, 1, sharex=True, height_ratios=[4, 4, 0.45 * max(3, len(report.policies))])
+    axes = fig.subplots(
+        len(panels) + 1,
+        1,
+        sharex=True,
+        height_ratios=[4] * len(panels) + [0.45 * max(3, len(report.policies))],
+    )
+    rug = axes[-1]
+    first = panels[0][0]
     cmap = [f"C{i}" for i in range(10)]
     names = [p.name for p in report.policies]
     for k, p in enumerate(report.policies):
         color = cmap[k % len(cmap)]
         t = pd.to_datetime([b.end for b in p.batches])
-        for ax, key in zip(axes[:2], ("accuracy", "metric"), strict=True):
+        for ax, (key, _label) in zip(axes[:-1], panels, strict=True):
             s = pd.Series([getattr(b, key) for b in p.batches], index=t, dtype=float)
             sm = s.rolling(smooth, min_periods=1).mean()
-            label = f"{p.name}: {p.mean_accuracy or float('nan'):.3f} acc, {p.retrains} retrains"
-            ax.plot(sm.index, sm.to_numpy(), color=color, lw=1.3, label=label if key == "accuracy" else None)
+            mean = p.mean_accuracy if key == "accuracy" else p.mean_metric
+            short = "acc" if key == "accuracy" else report.metric
+            label = (
+                f"{p.name}: {mean if mean is not None else float('nan'):.3f} {short}, {p.retrains} retrains"
+            )
+            ax.plot(sm.index, sm.to_numpy(), color=color, lw=1.3, label=label if key == first else None)
         rt = pd.to_datetime([b.end for b in p.batches if b.retrain and b.promoted])
         rj = pd.to_datetime([b.end for b in p.batches if b.retrain and not b.promoted])
-        axes[2].scatter(rt, [k] * len(rt), marker="|", s=60, color=color)
-        axes[2].scatter(rj, [k] * len(rj), marker="x", s=18, color=color, alpha=0.6)
-    axes[0].set_ylabel(f"accuracy ({smooth}-batch mean)")
-    axes[1].set_ylabel(f"{report.metric} ({smooth}-batch mean)")
-    axes[2].set_yticks(range(len(names)), names, fontsize=8)
-    axes[2].set_ylim(-0.7, len(names) - 0.3)
-    axes[2].invert_yaxis()
-    axes[2].set_xlabel("batch end  (| promoted retrain, x rejected by the gate)")
+        rug.scatter(rt, [k] * len(rt), marker="|", s=60, color=color)
+        rug.scatter(rj, [k] * len(rj), marker="x", s=18, color=color, alpha=0.6)
+    for ax, (_key, label) in zip(axes[:-1], panels, strict=True):
+        ax.set_ylabel(f"{label} ({smooth}-batch mean)")
+    rug.set_yticks(range(len(names)), names, fontsize=8)
+    rug.set_ylim(-0.7, len(names) - 0.3)
+    rug.invert_yaxis()
+    rug.set_xlabel("batch end  (| promoted retrain, x rejected by the gate)")
     for k in report.marked_drifts:
         if report.policies:
             when = pd.Timestamp(report.policies[0].batches[k - report.warmup].start)
             for ax in axes:
                 ax.axvline(when, color="grey", ls="--", lw=0.8)
-    for ax in axes[:2]:
+    for ax in axes[:-1]:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8, loc="lower left", ncol=2)
     fig.suptitle(
