@@ -96,9 +96,50 @@ def _os_error(exc: OSError) -> str:
     return f"{exc.strerror or exc}: {where}".rstrip(": ")
 
 
+_MLFLOW_REFUSED = re.compile(r"error code (401|403) != 200")
+
+
+def _http_status(exc: BaseException) -> int | None:
+    response = getattr(exc, "response", None)
+    code = getattr(response, "status_code", None)
+    return code if isinstance(code, int) else None
+
+
+def refused(exc: BaseException) -> str | None:
+    """A server that answered 401/403: which one, and which credentials to check (docs/security.md)."""
+    for e in _chain(exc):
+        if _is_httpx_status(e) and _http_status(e) in (401, 403):
+            url = os.environ.get("PREFECT_API_URL") or "(PREFECT_API_URL unset)"
+            return (
+                f"Prefect API {url} refused the request (HTTP {_http_status(e)}): "
+                "check PREFECT_API_AUTH_STRING (user:password)"
+            )
+        match = _MLFLOW_REFUSED.search(str(e))
+        code = getattr(e, "error_code", None)
+        # MLflow's own wording (also inside the adapters' wrapped messages), or its error code
+        if match or (type(e).__module__.startswith("mlflow") and code == "UNAUTHENTICATED"):
+            status = match.group(1) if match else "401"
+            user = os.environ.get("MLFLOW_TRACKING_USERNAME") or "(MLFLOW_TRACKING_USERNAME unset)"
+            what = (
+                "refused the credentials: check MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD"
+                if status == "401"
+                else f"denied user {user} permission: an MLflow admin can grant it"
+            )
+            return f"MLflow server {_mlflow_uri()} {what} (HTTP {status})"
+    return None
+
+
+def _is_httpx_status(exc: BaseException) -> bool:
+    try:
+        import httpx
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, httpx.HTTPStatusError)
+
+
 def describe(exc: BaseException) -> str:
     """One line naming the problem (the caller prefixes `error: `)."""
-    reachable = _unreachable(exc)
+    reachable = _unreachable(exc) or refused(exc)
     if reachable:
         return reachable
     for e in _chain(exc):

@@ -54,7 +54,9 @@ def history(
         with contextlib.redirect_stdout(sys.stderr):
             entries = read(settings, model, action=act, limit=limit)
     except AuditLogError as exc:
-        fail(str(exc), as_json=json_out)
+        from cli.errors import refused
+
+        fail(refused(exc) or str(exc), as_json=json_out)  # a 401/403 names the credentials to check
         return
     if json_out:
         print_json([e.record() for e in entries])

@@ -39,11 +39,17 @@ def register(app: typer.Typer) -> None:
     def up(
         as_json: bool = typer.Option(False, "--json", help="Print the stack state as JSON."),
         no_deploy: bool = typer.Option(False, "--no-deploy", help="Do not run `prefect deploy --all`."),
+        auth: bool = typer.Option(
+            False,
+            "--auth",
+            help="Run both servers with basic auth (same as EVERGREEN_AUTH=1; see docs/security.md).",
+        ),
     ) -> None:
         """Start (or reuse) the Prefect server, MLflow server and process worker; deploy prefect.yaml."""
         from stack import StackError, local
 
         cfg = local.StackConfig.from_settings()
+        cfg.auth = cfg.auth or auth
         try:
             st = local.up(cfg, deploy=not no_deploy, progress=_err)
         except (StackError, OSError) as exc:
@@ -59,8 +65,10 @@ def register(app: typer.Typer) -> None:
     def status(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
         """Each service of the local stack: port, PID, health. Exit code 1 unless all are healthy."""
         from stack import local
+        from stack.auth import redact_env
 
         st = local.status(local.StackConfig.from_settings())
+        st["env"] = redact_env(st.get("env") or {})  # stack.json holds none; never echo one anyway
         if as_json:
             typer.echo(json.dumps(st, indent=2, default=str))
         else:
@@ -105,12 +113,23 @@ def _print_up(st: dict) -> None:
     typer.echo(f"Use the stack from a shell (or: source {st.get('env_file')}):")
     for k in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI"):
         typer.echo(f"  export {k}={st['env'][k]}")
+    auth = st.get("auth") or {}
+    if auth.get("enabled"):
+        typer.echo(
+            f"Auth: on (Prefect basic auth; MLflow basic-auth app, user {auth.get('mlflow_user')}). "
+            "Clients also need PREFECT_API_AUTH_STRING, MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD "
+            "(not written to stack.env)."
+        )
 
 
 def _print_status(st: dict) -> None:
     if not st["recorded"]:
         typer.echo(f"no stack recorded in {st['home']} (run `evergreen up`)")
         return
+    if (st.get("auth") or {}).get("enabled"):
+        typer.echo(
+            f"auth: on (MLflow user {st['auth'].get('mlflow_user')}); credentials from the environment"
+        )
     typer.echo(f"{'service':<15} {'port':<6} {'pid':<8} {'running':<8} {'health':<8} url")
     for r in st["services"]:
         health = "ok" if r["healthy"] else "-" if not r["running"] else "FAIL"

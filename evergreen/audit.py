@@ -197,15 +197,20 @@ def resolve_actor(
     env: Mapping[str, str],
     origin: RunOrigin | None = None,
     login: Callable[[], str | None] = os_login,
+    authenticated: str | None = None,
 ) -> str:
     """Who made a decision, first rule that applies:
 
+    0. `authenticated`: the identity an auth-enabled MLflow server verified -> "mlflow-user:<name>"
+       (docs/security.md); a name the client declares cannot override it;
     1. `EVERGREEN_ACTOR`, verbatim (an operator or CI job naming itself);
-    2. the authenticated identity: `MLFLOW_TRACKING_USERNAME` -> "mlflow-user:<name>";
+    2. the claimed identity: `MLFLOW_TRACKING_USERNAME` -> "mlflow-user:<name>";
     3. the run's origin: "automation:<name>" if an automation created the run, else
        "deployment:<flow>/<name>" if it came from a deployment (schedule or manual deployment run);
     4. "user:<os login>", or "user:unknown" when there is none.
     """
+    if authenticated and authenticated.strip():
+        return f"mlflow-user:{authenticated.strip()}"
     explicit = env.get("EVERGREEN_ACTOR", "").strip()
     if explicit:
         return explicit

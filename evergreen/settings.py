@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     worker_query_seconds: float = Field(
         default=2.0, description="Worker poll interval, so event-triggered runs start within seconds."
     )
+    auth: bool = Field(
+        default=False,
+        description="`evergreen up` runs Prefect with basic auth and MLflow with its basic-auth app; "
+        "credentials come from PREFECT_SERVER_API_AUTH_STRING, MLFLOW_TRACKING_USERNAME/PASSWORD and "
+        "MLFLOW_AUTH_ADMIN_PASSWORD (docs/security.md).",
+    )
     stack_start_timeout: float = Field(
         default=240.0, description="Seconds to wait for each service's health."
     )

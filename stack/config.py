@@ -26,6 +26,7 @@ class StackConfig:
     project_root: Path | None = None
     models_dir: Path | None = None
     start_timeout: float = 240.0
+    auth: bool = False  # EVERGREEN_AUTH: Prefect basic auth + MLflow's basic-auth app (docs/security.md)
 
     @property
     def logs_dir(self) -> Path:
@@ -73,6 +74,7 @@ class StackConfig:
             project_root=root,
             models_dir=models_dir,
             start_timeout=s.stack_start_timeout,
+            auth=s.auth,
         )
 
 
@@ -86,7 +88,10 @@ def find_project_root(start: Path | None = None) -> Path:
 
 
 def client_env(cfg: StackConfig, prefect_api_url: str, mlflow_url: str) -> dict[str, str]:
-    """What a user's shell, the worker and its flow runs need to talk to this stack."""
+    """What a user's shell, the worker and its flow runs need to talk to this stack.
+
+    Never a secret: this is written to stack.json and stack.env (credentials stay in the environment).
+    """
     return {
         "PREFECT_API_URL": prefect_api_url,
         "MLFLOW_TRACKING_URI": mlflow_url,

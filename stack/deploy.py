@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from stack.auth import without_server_secrets
 from stack.config import StackConfig, child_env
 from stack.processes import stop_pid
 from stack.services import bin_path
@@ -54,7 +55,7 @@ def start_deploy(
         proc = subprocess.Popen(
             [bin_path("prefect"), "--no-prompt", "deploy", "--all"],
             cwd=str(root),
-            env=child_env(cfg, env),
+            env=without_server_secrets(child_env(cfg, env)),  # clients need no server secret
             stdin=subprocess.DEVNULL,
             stdout=fh,
             stderr=subprocess.STDOUT,

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from stack.auth import prefect_headers
 from stack.errors import StackError
 from stack.net import http_get, http_post_json
 
@@ -43,8 +44,9 @@ def desired_limits(models_dir: Path | None) -> list[Limit]:
 def ensure_limits(api_url: str, limits: list[Limit]) -> dict[str, str]:
     """Create the missing limits. Returns {name: "created" | "exists"}."""
     out: dict[str, str] = {}
+    auth = prefect_headers()  # PREFECT_API_AUTH_STRING when the server has auth on
     for lim in limits:
-        status, _ = http_get(f"{api_url}/v2/concurrency_limits/{lim.name}")
+        status, _ = http_get(f"{api_url}/v2/concurrency_limits/{lim.name}", headers=auth)
         if status == 200:
             out[lim.name] = "exists"
             continue
@@ -56,6 +58,7 @@ def ensure_limits(api_url: str, limits: list[Limit]) -> dict[str, str]:
                 "active": True,
                 "slot_decay_per_second": lim.slot_decay_per_second,
             },
+            headers=auth,
         )
         if status in (200, 201):
             out[lim.name] = "created"

@@ -90,6 +90,7 @@ def status(cfg: StackConfig) -> dict[str, Any]:
         "healthy": bool(services) and all(r["healthy"] for r in rows),
         "urls": state.get("urls", {}),
         "env": state.get("env", {}),
+        "auth": state.get("auth", {"enabled": False}),
     }
 
 

@@ -32,10 +32,12 @@ def start_mlflow_server(
     port_setting: str | None = "EVERGREEN_MLFLOW_PORT",
     wait: bool = True,
     die_with_parent: bool = False,
+    app_name: str | None = None,
 ) -> Service:
     """`mlflow server` on 127.0.0.1:port with proxied artifacts under `artifacts_destination`.
 
     `backend_store_uri`: sqlite:///abs/path.db or postgresql://user@host:port/db.
+    `app_name`: e.g. "basic-auth" (its config and admin bootstrap come from `env`: stack/auth.py).
     """
     ensure_port_free(port, setting=port_setting, service="MLflow server")
     backend_store_uri = mlflow_pg_url(backend_store_uri)
@@ -47,12 +49,18 @@ def start_mlflow_server(
     menv.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     cmd = [bin_path("mlflow"), "server", "--host", HOST, "--port", str(port), "--workers", str(workers)]
     cmd += ["--backend-store-uri", backend_store_uri, "--serve-artifacts", "--artifacts-destination", dest]
+    if app_name:
+        cmd += ["--app-name", app_name]
     svc = spawn("mlflow-server", cmd, log_path=Path(log_path), env=menv, die_with_parent=die_with_parent)
     svc.cmd = [redact(c) if "://" in c else c for c in cmd]  # no password in stack.json
     svc.port = port
     svc.url = f"http://{HOST}:{port}"
     svc.health_url = f"{svc.url}/health"
-    svc.extra = {"backend_store_uri": redact(backend_store_uri), "artifacts_destination": dest}
+    svc.extra = {
+        "backend_store_uri": redact(backend_store_uri),
+        "artifacts_destination": dest,
+        "auth": app_name == "basic-auth",
+    }
     if wait:
         svc.wait_healthy(timeout)
     return svc

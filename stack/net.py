@@ -52,10 +52,11 @@ def wait_port_free(port: int, timeout: float = 10.0) -> bool:
     return not port_in_use(port)
 
 
-def http_get(url: str, timeout: float = 3.0) -> tuple[int, str]:
+def http_get(url: str, timeout: float = 3.0, headers: dict[str, str] | None = None) -> tuple[int, str]:
     """(status, body) for a GET; status 0 when the connection fails."""
+    req = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (loopback URLs)
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (loopback URLs)
             return resp.status, resp.read().decode("utf-8", errors="replace")
     except urllib.error.HTTPError as exc:
         return exc.code, ""
@@ -63,10 +64,13 @@ def http_get(url: str, timeout: float = 3.0) -> tuple[int, str]:
         return 0, ""
 
 
-def http_post_json(url: str, payload: object, timeout: float = 5.0) -> tuple[int, object]:
+def http_post_json(
+    url: str, payload: object, timeout: float = 5.0, headers: dict[str, str] | None = None
+) -> tuple[int, object]:
     """(status, decoded JSON body or None) for a JSON POST; status 0 when the connection fails."""
     data = json.dumps(payload).encode()
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}, method="POST")
+    hdrs = {"Content-Type": "application/json", **(headers or {})}
+    req = urllib.request.Request(url, data=data, headers=hdrs, method="POST")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
             body = resp.read().decode("utf-8", errors="replace")

@@ -57,6 +57,11 @@ def _server_env(
     return penv
 
 
+def _auth_string(env: Mapping[str, str] | None) -> str | None:
+    """The server auth string the server process gets (PREFECT_SERVER_API_AUTH_STRING), if any."""
+    return dict(os.environ if env is None else env).get("PREFECT_SERVER_API_AUTH_STRING") or None
+
+
 def start_prefect_server(
     port: int,
     home: Path | str,
@@ -73,6 +78,7 @@ def start_prefect_server(
 
     `database_url` is a SQLAlchemy async URL, e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/db
     (the database needs the pg_trgm extension; see `stack.postgres.create_postgres_database`).
+    Basic auth is on when `env` carries PREFECT_SERVER_API_AUTH_STRING (stack/auth.py).
     """
     ensure_port_free(port, setting=port_setting, service="Prefect server")
     home = Path(home)
@@ -95,6 +101,7 @@ def start_prefect_server(
         "home": str(home),
         "database": redact(database_url or "sqlite"),
         "pid_file": str(pid_file),
+        "auth": bool(_auth_string(env)),
     }
     if wait:
         svc.wait_healthy(timeout)

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
+from stack.auth import prefect_headers
 from stack.errors import StackError
 from stack.net import http_get, http_post_json
 from stack.prefect_server import prefect_env
@@ -18,7 +19,7 @@ def create_work_pool(
     api_url: str, name: str, *, env: Mapping[str, str] | None = None, timeout: float = 60
 ) -> bool:
     """Create a `process` work pool if missing. True when it was created, False when it existed."""
-    status, _ = http_get(f"{api_url}/work_pools/{name}")
+    status, _ = http_get(f"{api_url}/work_pools/{name}", headers=prefect_headers(env))
     if status == 200:
         return False
     res = subprocess.run(
@@ -40,7 +41,9 @@ def create_work_pool(
 
 def worker_online(api_url: str, pool: str, worker_name: str) -> bool:
     """True once the worker `worker_name` has sent a heartbeat for `pool`."""
-    status, body = http_post_json(f"{api_url}/work_pools/{pool}/workers/filter", {})
+    status, body = http_post_json(
+        f"{api_url}/work_pools/{pool}/workers/filter", {}, headers=prefect_headers()
+    )
     if status != 200 or not isinstance(body, list):
         return False
     return any(w.get("name") == worker_name and w.get("status", "ONLINE") == "ONLINE" for w in body)

@@ -15,6 +15,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stack import limits as limits_mod
+from stack.auth import (
+    AUTH_DB_FILE,
+    MIN_PASSWORD,
+    MLFLOW_ADMIN_PASSWORD_VAR,
+    MLFLOW_PASSWORD_VAR,
+    AuthError,
+    StackAuth,
+    check_prefect,
+    ensure_mlflow_user,
+    without_server_secrets,
+)
 from stack.config import StackConfig, child_env, client_env, write_env_file
 from stack.deploy import finish_deploy, start_deploy
 from stack.errors import DeployError
@@ -46,6 +57,7 @@ class _Run:
     services: dict[str, Service] = field(default_factory=dict)
     started: list[Service] = field(default_factory=list)
     actions: dict[str, str] = field(default_factory=dict)
+    auth: StackAuth | None = None  # set when cfg.auth: the credentials, from the environment only
 
     @classmethod
     def from_state(cls, cfg: StackConfig, progress: Progress) -> _Run:
@@ -55,6 +67,15 @@ class _Run:
         for n in sorted(set(old) - set(running)):
             progress(f"{n}: recorded pid {old[n].pid} is gone; starting a new one")
         return cls(cfg, progress, services=running, actions={n: "reused" for n in running})
+
+    def server_env(self, extra: dict[str, str]) -> dict[str, str]:
+        """A server's environment: its auth variables when auth is on, none inherited when it is off."""
+        env = child_env(self.cfg, extra)
+        return env if self.auth is not None else without_server_secrets(env)
+
+    def client_env_with_secrets(self, env: dict[str, str]) -> dict[str, str]:
+        """`env` plus the client credentials (worker, flow runs, deploy): process env only, never saved."""
+        return {**env, **(self.auth.client_secrets() if self.auth is not None else {})}
 
     def port_of(self, name: str) -> int:
         return self.cfg.prefect_port if name == "prefect-server" else self.cfg.mlflow_port
@@ -92,6 +113,43 @@ def _check_ports(run: _Run) -> None:
             )
 
 
+def _stack_auth(cfg: StackConfig) -> StackAuth | None:
+    """The credentials when auth is on (AuthError naming what is missing), before anything starts."""
+    if not cfg.auth:
+        return None
+    auth = StackAuth.from_env()
+    if (cfg.home / AUTH_DB_FILE).exists():
+        return auth  # MLflow's admin exists already: its bootstrap variables are ignored
+    if auth.mlflow_admin_password is None:
+        raise AuthError(
+            f"EVERGREEN_AUTH=1: MLflow's first start with auth needs {MLFLOW_ADMIN_PASSWORD_VAR} "
+            "(the password of its admin account) in the environment"
+        )
+    first = (
+        (MLFLOW_ADMIN_PASSWORD_VAR, auth.mlflow_admin_password),
+        (MLFLOW_PASSWORD_VAR, auth.mlflow_password),
+    )
+    for var, value in first:
+        if len(value) < MIN_PASSWORD:
+            raise AuthError(
+                f"{var} must have at least {MIN_PASSWORD} characters (MLflow's rule for new users)"
+            )
+    return auth
+
+
+def _check_reused_auth(run: _Run) -> None:
+    """A running server keeps the auth mode it was started with: refuse to mix."""
+    want = run.auth is not None
+    for name in ("prefect-server", "mlflow-server"):
+        svc = run.services.get(name)
+        if svc is not None and bool(svc.extra.get("auth")) != want:
+            mode = "with" if svc.extra.get("auth") else "without"
+            raise AuthError(
+                f"{name} (pid {svc.pid}) runs {mode} auth but EVERGREEN_AUTH={int(want)}: "
+                "run `evergreen down` first, or match EVERGREEN_AUTH"
+            )
+
+
 def _start_servers(run: _Run) -> None:
     """Spawn the missing servers without waiting: their health waits overlap later."""
     cfg, progress = run.cfg, run.progress
@@ -106,7 +164,7 @@ def _start_servers(run: _Run) -> None:
                 cfg.prefect_home,
                 database_url=cfg.prefect_database_url,
                 log_path=cfg.logs_dir / "prefect-server.log",
-                env=child_env(cfg, {}),
+                env=run.server_env(run.auth.prefect_server_env() if run.auth else {}),
                 wait=False,
             )
         )
@@ -120,8 +178,9 @@ def _start_servers(run: _Run) -> None:
                 backend_store_uri=cfg.mlflow_backend,
                 artifacts_destination=cfg.mlflow_artifacts_destination,
                 log_path=cfg.logs_dir / "mlflow-server.log",
-                env=child_env(cfg, {}),
+                env=run.server_env(run.auth.mlflow_server_env(cfg.home) if run.auth else {}),
                 wait=False,
+                app_name="basic-auth" if run.auth else None,
             )
         )
     run.record()
@@ -138,7 +197,7 @@ def _start_worker(run: _Run, api_url: str, env: dict[str, str]) -> None:
             cfg.work_pool,
             log_path=cfg.logs_dir / "prefect-worker.log",
             cwd=cfg.project_root,
-            env=child_env(cfg, env),
+            env=without_server_secrets(child_env(cfg, run.client_env_with_secrets(env))),
             query_seconds=cfg.worker_query_seconds,
             name=f"evergreen-worker-{cfg.work_pool}",
             create_pool=False,  # `prefect worker start --type process` creates it: saves a CLI start
@@ -166,11 +225,18 @@ def _bring_up(run: _Run, deploy: bool) -> dict[str, Any]:
     api_url = f"{prefect_svc.url}/api"
     env = client_env(cfg, api_url, mlflow_svc.url or cfg.mlflow_url)
     _wait(prefect_svc, cfg, progress)
+    if run.auth is not None:
+        check_prefect(api_url, run.auth.prefect_auth_string)
     limit_actions = limits_mod.ensure_limits(api_url, limits_mod.desired_limits(cfg.models_dir))
     _start_worker(run, api_url, env)
     _wait(run.services["prefect-worker"], cfg, progress)  # the pool exists once the worker is online
-    deploy_proc, deploy_info = start_deploy(cfg, env, deploy, progress)
+    deploy_proc, deploy_info = start_deploy(cfg, run.client_env_with_secrets(env), deploy, progress)
     _wait(mlflow_svc, cfg, progress)
+    auth_info: dict[str, Any] = {"enabled": False}
+    if run.auth is not None:
+        user = ensure_mlflow_user(mlflow_svc.url or cfg.mlflow_url, run.auth)
+        progress(f"MLflow user {run.auth.mlflow_user!r}: {user}")
+        auth_info = {**run.auth.summary(), "mlflow_user_action": user}
     return {
         "urls": {"prefect_ui": prefect_svc.url, "prefect_api": api_url, "mlflow_ui": mlflow_svc.url},
         "env": env,
@@ -178,6 +244,7 @@ def _bring_up(run: _Run, deploy: bool) -> dict[str, Any]:
         "work_pool": cfg.work_pool,
         "limits": limit_actions,
         "deploy": finish_deploy(cfg, deploy_proc, deploy_info, progress),
+        "auth": auth_info,
     }
 
 
@@ -192,6 +259,8 @@ def up(cfg: StackConfig, *, deploy: bool = True, progress: Progress = _noop) -> 
 def _up_locked(cfg: StackConfig, *, deploy: bool, progress: Progress) -> dict[str, Any]:
     t_start = time.monotonic()
     run = _Run.from_state(cfg, progress)
+    run.auth = _stack_auth(cfg)
+    _check_reused_auth(run)
     _check_ports(run)
     try:
         extra = _bring_up(run, deploy)

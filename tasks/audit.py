@@ -14,7 +14,7 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from adapters import audit_log
+from adapters import audit_log, mlflow_identity
 from evergreen.audit import Action, AuditEntry, RunOrigin, new_entry, resolve_actor
 from evergreen.settings import get_settings
 
@@ -61,13 +61,17 @@ def build_entry(
 ) -> AuditEntry:
     """An entry with the actor and run origin filled in (evidence keys given by the caller win)."""
     origin = run_origin()
+    verified = mlflow_identity.authenticated_user(get_settings().tracking_uri)
+    declared = os.environ.get("EVERGREEN_ACTOR", "").strip()
+    # With auth on, the verified identity is the actor; a declared name is kept as evidence only.
+    claim = {"declared_actor": declared} if verified and declared else {}
     return new_entry(
         model,
         action,
-        actor=resolve_actor(os.environ, origin),
+        actor=resolve_actor(os.environ, origin, authenticated=verified),
         versions=versions,
         reason=reason,
-        evidence={**origin.evidence(), **dict(evidence or {})},
+        evidence={**origin.evidence(), **claim, **dict(evidence or {})},
         key=key,
     )
 
