@@ -200,14 +200,23 @@ def retrain_deployments(spec: ModelSpec) -> dict[int, str]:
 
 
 def _head(
-    spec: ModelSpec, kind: str, description: str, *, name: str | None = None, queue: str | None = None
+    spec: ModelSpec,
+    kind: str,
+    description: str,
+    *,
+    name: str | None = None,
+    queue: str | None = None,
+    work_pool: str = WORK_POOL,
 ) -> list[str]:
+    # prefect.yaml names a deployment's queue inside `work_pool:` (a top-level work_queue_name is ignored)
+    pool = (
+        f"{{name: {_scalar(work_pool)}, work_queue_name: {queue}, job_variables: {{}}}}" if queue else "*pool"
+    )
     lines = [
         f"  - name: {name or spec.name}",
         f"    description: {_scalar(description, block=True)}",
         f"    entrypoint: {ENTRYPOINTS[kind]}",
-        "    work_pool: *pool",
-        *([f"    work_queue_name: {queue}"] if queue else []),
+        f"    work_pool: {pool}",
         f"    parameters: {_flow({'model': spec.name})}",
     ]
     if kind != "ingest":  # runs of one model's retrain (or monitor) queue behind each other
@@ -226,14 +235,16 @@ def _retrain_description(spec: ModelSpec, priority: int, main: bool) -> str:
     return f"Retrain {spec.name} {', '.join(ways)} (priority {priority}, queue {retrain_queue(priority)})."
 
 
-def retrain_block(spec: ModelSpec, priority: int | None = None) -> list[str]:
+def retrain_block(spec: ModelSpec, priority: int | None = None, *, work_pool: str = WORK_POOL) -> list[str]:
     """The retrain deployment at `priority` (default: the most urgent, `retrain/<name>`): its cron and
     automations, on the work queue of that priority."""
     names = retrain_deployments(spec)
     priority = next(iter(names)) if priority is None else priority
     main = priority == next(iter(names))
     desc = _retrain_description(spec, priority, main)
-    lines = _head(spec, "retrain", desc, name=names[priority], queue=retrain_queue(priority))
+    lines = _head(
+        spec, "retrain", desc, name=names[priority], queue=retrain_queue(priority), work_pool=work_pool
+    )
     if spec.schedule and spec.schedule.priority == priority:
         lines += _schedule(spec.schedule, f"{spec.name}-retrain", {"model": spec.name, "reason": "schedule"})
     triggers = _retrain_triggers(spec, priority)
@@ -243,9 +254,9 @@ def retrain_block(spec: ModelSpec, priority: int | None = None) -> list[str]:
     return lines
 
 
-def retrain_blocks(spec: ModelSpec) -> list[list[str]]:
+def retrain_blocks(spec: ModelSpec, *, work_pool: str = WORK_POOL) -> list[list[str]]:
     """One retrain deployment per priority the spec uses, most urgent (`retrain/<name>`) first."""
-    return [retrain_block(spec, p) for p in retrain_deployments(spec)]
+    return [retrain_block(spec, p, work_pool=work_pool) for p in retrain_deployments(spec)]
 
 
 def monitor_block(spec: ModelSpec) -> list[str]:
@@ -279,7 +290,11 @@ def render_prefect_yaml(specs: Sequence[ModelSpec], *, work_pool: str = WORK_POO
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise SpecError(f"two specs share the model name {dupes}")
-    blocks = [b for spec in specs for b in (*retrain_blocks(spec), monitor_block(spec), ingest_block(spec))]
+    blocks = [
+        b
+        for spec in specs
+        for b in (*retrain_blocks(spec, work_pool=work_pool), monitor_block(spec), ingest_block(spec))
+    ]
     body = "\n\n".join("\n".join(block) for block in blocks)
     return HEADER.format(project=PROJECT_NAME, version=PREFECT_VERSION, pool=work_pool) + body + "\n"
 

@@ -49,16 +49,22 @@ def test_elec2_deployments_as_designed(elec2_spec):
     deps = _deployments(text)
     assert list(deps) == ["retrain/elec2", "retrain/elec2-p5", "monitor/elec2", "ingest/elec2"]
     assert list(deps) == deployment_names([elec2_spec])
-    for d in deps.values():
+    queues = {}
+    for name, d in deps.items():
+        queues[name] = d["work_pool"].pop("work_queue_name", None)  # no queue: the pool's default queue
         assert d["work_pool"] == {"name": "evergreen-pool", "job_variables": {}}
         assert d["parameters"] == {"model": "elec2"}
-    retrain, scheduled, monitor = deps["retrain/elec2"], deps["retrain/elec2-p5"], deps["monitor/elec2"]
     # event-driven retrains (and ad hoc runs) on the most urgent queue, the routine cron on the last
-    assert retrain["work_queue_name"] == "retrain-p1" and scheduled["work_queue_name"] == "retrain-p5"
+    assert queues == {
+        "retrain/elec2": "retrain-p1",
+        "retrain/elec2-p5": "retrain-p5",
+        "monitor/elec2": None,
+        "ingest/elec2": None,
+    }
+    retrain, scheduled, monitor = deps["retrain/elec2"], deps["retrain/elec2-p5"], deps["monitor/elec2"]
     assert "schedules" not in retrain and "triggers" not in scheduled
     assert scheduled["entrypoint"] == retrain["entrypoint"] == "flows/retrain.py:retrain"
     assert scheduled["concurrency_limit"] == retrain["concurrency_limit"]
-    assert "work_queue_name" not in monitor and "work_queue_name" not in deps["ingest/elec2"]  # default
     # the spec's schedule is the retrain cron; monitor.schedule the monitor's
     (sched,) = scheduled["schedules"]
     assert (sched["cron"], sched["timezone"]) == (elec2_spec.schedule.cron, elec2_spec.schedule.timezone)
@@ -187,7 +193,7 @@ def test_each_trigger_priority_gets_its_own_queue(raw):
     assert retrain_deployments(spec) == {1: "elec2", 2: "elec2-p2", 3: "elec2-p3", 5: "elec2-p5"}
     deps = _deployments(render_prefect_yaml([spec]))
     got = {
-        name: (d["work_queue_name"], [t["parameters"]["reason"] for t in d.get("triggers", [])])
+        name: (d["work_pool"]["work_queue_name"], [t["parameters"]["reason"] for t in d.get("triggers", [])])
         for name, d in deps.items()
         if name.startswith("retrain/")
     }
