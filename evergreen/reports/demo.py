@@ -5,7 +5,8 @@ Pure: plain rows and dicts in, an HTML string out. No Prefect, no MLflow, no fil
 - ``weeks``: one dict per replayed week. Keys used (all optional except ``week``):
   ``week`` (int), ``start`` (date string), ``rows`` (int), ``drift_score`` (float | None),
   ``drift_detected`` (bool), ``performance_degraded`` (bool), ``accuracy`` (float | None: the champion's
-  accuracy on this week BEFORE its labels were used), ``champion_version`` (str: the champion after the
+  accuracy on this week BEFORE its labels were used; a regression model has none and gives ``metric``
+  (float | None) with ``metric_name`` instead, e.g. rmse), ``champion_version`` (str: the champion after the
   week settled), ``retrains`` (list of ``{"version", "reason", "status", "trigger_event_id"}``; status is
   promoted / rejected / skipped).
 - ``versions``: one dict per registered model version: ``version``, ``reason``, ``status``,
@@ -52,12 +53,22 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+def score_of(weeks: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
+    """(week key, label) of the plotted score: accuracy, or the spec's metric where there is no accuracy."""
+    if any(w.get("accuracy") is not None for w in weeks) or not any(
+        w.get("metric") is not None for w in weeks
+    ):
+        return "accuracy", "accuracy"
+    return "metric", str(next((w["metric_name"] for w in weeks if w.get("metric_name")), "metric"))
+
+
 def retrain_points(weeks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One marker per retrain: (week, accuracy of that week or 0.5, decision, trigger, version)."""
+    """One marker per retrain: (week, the week's score or 0.5, decision, trigger, version)."""
+    key, _ = score_of(weeks)
     out = []
     for w in weeks:
         for r in w.get("retrains") or []:
-            acc = w.get("accuracy")
+            acc = w.get(key)
             out.append(
                 {
                     "week": w["week"],
@@ -76,20 +87,21 @@ def timeline_figure(weeks: Sequence[Mapping[str, Any]]) -> Any:
     from plotly.subplots import make_subplots
 
     fig = make_subplots(specs=[[{"secondary_y": True}]])
+    key, label = score_of(weeks)
     x = [w["week"] for w in weeks]
     labels = [f"week {w['week']} ({w.get('start', '')})" for w in weeks]
     fig.add_trace(
         go.Scatter(
             x=x,
-            y=[w.get("accuracy") for w in weeks],
-            name="champion accuracy (prequential)",
+            y=[w.get(key) for w in weeks],
+            name=f"champion {label} (prequential)",
             mode="lines+markers",
             line={"color": "#1f77b4"},
             text=[
                 f"{lab}<br>champion v{w.get('champion_version') or '-'}"
                 for lab, w in zip(labels, weeks, strict=True)
             ],
-            hovertemplate="%{text}<br>accuracy %{y:.3f}<extra></extra>",
+            hovertemplate=f"%{{text}}<br>{label} %{{y:.3f}}<extra></extra>",
         ),
         secondary_y=False,
     )
@@ -141,14 +153,14 @@ def timeline_figure(weeks: Sequence[Mapping[str, Any]]) -> Any:
             secondary_y=False,
         )
     fig.update_layout(
-        title="Elec2 replay: champion accuracy, drift and retrains per week",
+        title=f"Elec2 replay: champion {label}, drift and retrains per week",
         template="plotly_white",
         height=480,
         legend={"orientation": "h", "y": -0.2},
         margin={"l": 60, "r": 60, "t": 60, "b": 40},
     )
     fig.update_xaxes(title_text="replay week (weeks since 1996-05-07)", dtick=1 if len(weeks) <= 40 else None)
-    fig.update_yaxes(title_text="accuracy", secondary_y=False)
+    fig.update_yaxes(title_text=label, secondary_y=False)
     fig.update_yaxes(title_text="drift score", secondary_y=True, rangemode="tozero")
     return fig
 
@@ -186,7 +198,7 @@ def summary_rows(weeks: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
                 trigger or "-",
                 decision or "-",
                 w.get("champion_version") or "-",
-                w.get("accuracy"),
+                w.get("accuracy") if w.get("accuracy") is not None else w.get("metric"),
             ]
         )
     return out
