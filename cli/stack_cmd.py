@@ -106,6 +106,8 @@ def _print_up(st: dict) -> None:
     typer.echo(f"Deploy: {dep.get('status')}" + (f" ({dep.get('reason')})" if dep.get("reason") else ""))
     if st.get("limits"):
         typer.echo("Concurrency limits: " + ", ".join(f"{k} ({v})" for k, v in st["limits"].items()))
+    if st.get("work_queues"):  # retrain priorities: queue retrain-p<N> (docs/priorities.md)
+        typer.echo("Work queues: " + ", ".join(f"{k} ({v})" for k, v in st["work_queues"].items()))
     urls = st.get("urls", {})
     typer.echo(f"Prefect UI: {urls.get('prefect_ui')}")
     typer.echo(f"MLflow UI:  {urls.get('mlflow_ui')}")

@@ -12,24 +12,19 @@ Pure HTTP against the Prefect REST API; no prefect import.
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from urllib.parse import quote
 
+from stack.auth import prefect_headers
 from stack.errors import StackError
 
 
 def _headers() -> dict[str, str]:
-    """Basic auth from PREFECT_API_AUTH_STRING (`user:password`) when the server has auth on."""
-    auth = os.environ.get("PREFECT_API_AUTH_STRING")
-    hdrs = {"Content-Type": "application/json"}
-    if auth:
-        hdrs["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
-    return hdrs
+    """JSON, plus basic auth (PREFECT_API_AUTH_STRING) when the server has auth on."""
+    return {"Content-Type": "application/json", **prefect_headers()}
 
 
 def _call(method: str, url: str, payload: object | None = None, timeout: float = 10.0) -> tuple[int, object]:

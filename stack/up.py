@@ -14,7 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from deployments import work_queues
 from stack import limits as limits_mod
+from stack import queues as queues_mod
 from stack.auth import (
     AUTH_DB_FILE,
     MIN_PASSWORD,
@@ -230,6 +232,8 @@ def _bring_up(run: _Run, deploy: bool) -> dict[str, Any]:
     limit_actions = limits_mod.ensure_limits(api_url, limits_mod.desired_limits(cfg.models_dir))
     _start_worker(run, api_url, env)
     _wait(run.services["prefect-worker"], cfg, progress)  # the pool exists once the worker is online
+    # before the deploy, which would create a missing queue with the next free priority
+    queue_actions = queues_mod.ensure_work_queues(api_url, cfg.work_pool, work_queues())
     deploy_proc, deploy_info = start_deploy(cfg, run.client_env_with_secrets(env), deploy, progress)
     _wait(mlflow_svc, cfg, progress)
     auth_info: dict[str, Any] = {"enabled": False}
@@ -243,6 +247,7 @@ def _bring_up(run: _Run, deploy: bool) -> dict[str, Any]:
         "logs_dir": str(cfg.logs_dir),
         "work_pool": cfg.work_pool,
         "limits": limit_actions,
+        "work_queues": queue_actions,
         "deploy": finish_deploy(cfg, deploy_proc, deploy_info, progress),
         "auth": auth_info,
     }

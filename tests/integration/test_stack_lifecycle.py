@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 import stack
+from deployments import work_queues
+from stack.queues import queue_priorities
 
 REPO = Path(__file__).resolve().parents[2]
 CLEAN = (
@@ -136,6 +138,9 @@ def test_up_status_down_leaves_no_stray_process(tmp_path):
         assert st["env"]["PREFECT_API_URL"] == f"http://127.0.0.1:{prefect_port}/api"
         assert st["env"]["MLFLOW_TRACKING_URI"] == f"http://127.0.0.1:{mlflow_port}"
         assert all(a == "started" for a in st["actions"].values()), st["actions"]
+        # the retrain priority queues, in order (deployments.work_queues; docs/priorities.md)
+        queues = queue_priorities(st["env"]["PREFECT_API_URL"], st["work_pool"])
+        assert queues == dict(work_queues()) and set(st["work_queues"]) == set(queues)
         assert (home / "logs" / "prefect-server.log").is_file()
         assert (home / "logs" / "mlflow-server.log").is_file()
         assert (home / "logs" / "prefect-worker.log").is_file()
