@@ -8,7 +8,8 @@ from typing import Any
 import yaml
 
 from adapters.dvc_registry import dvc_output_to_stderr
-from evergreen.datasets import prepare_elec2
+from evergreen.datasets import SEEDS as SHIPPED
+from evergreen.datasets import seed_frame
 from evergreen.settings import get_settings
 
 SEEDS = Path("seeds")
@@ -21,18 +22,23 @@ def _md5(dvc_file: Path) -> str | None:
 
 
 def build_seed(out: Path = Path("data")) -> dict[str, Any]:
-    """Write data/elec2/elec2.csv deterministically, `dvc add data`, push to the local remote.
+    """Write data/<model>/<model>.csv for every shipped model (elec2, bike_sharing) deterministically,
+    `dvc add data`, push to the local remote.
 
-    The CSV bytes are a pure function of seeds/elec2/electricity.csv, so a fresh clone rebuilds
-    exactly the version that the committed data.dvc names.
+    The CSV bytes are a pure function of the raw files in seeds/, so a fresh clone rebuilds exactly
+    the version that the committed data.dvc names. `path` and `rows` are Elec2's (kept for scripts);
+    `datasets` lists every seeded model's file and rows.
     """
     from dvc.repo import Repo
 
     root = out.resolve().parent
-    frame = prepare_elec2(SEEDS / "elec2" / "electricity.csv")
-    target = out / "elec2" / "elec2.csv"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(target, index=False, date_format="%Y-%m-%d %H:%M:%S", lineterminator="\n")
+    datasets = {}
+    for model in SHIPPED:
+        frame = seed_frame(model, SEEDS)
+        target = out / model / f"{model}.csv"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(target, index=False, date_format="%Y-%m-%d %H:%M:%S", lineterminator="\n")
+        datasets[model] = {"path": str(target), "rows": len(frame)}
     before = _md5(root / "data.dvc")
     remote = Path(get_settings().remote_url) / "seed"
     remote.mkdir(parents=True, exist_ok=True)
@@ -44,8 +50,8 @@ def build_seed(out: Path = Path("data")) -> dict[str, Any]:
         repo.push()
     after = _md5(root / "data.dvc")
     return {
-        "path": str(target),
-        "rows": len(frame),
+        **datasets["elec2"],
+        "datasets": datasets,
         "md5": after,
         "matches_data_dvc": before == after,
         "remote": str(remote),

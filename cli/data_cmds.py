@@ -19,7 +19,7 @@ def seed(
     out: Path = typer.Option(Path("data"), help="The DVC-tracked data folder of the code checkout."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Build data/ from seeds/ (Elec2 with its derived timestamp) and push it to the local DVC remote."""
+    """Build data/ from seeds/ (Elec2 and bike sharing, with derived timestamps) and push it to the local DVC remote."""
     from adapters.dvc_seed import build_seed
 
     result = build_seed(out)
@@ -27,7 +27,9 @@ def seed(
         print_json(result)
     else:
         typer.echo(
-            f"seed data in {out}/ ({result['rows']} rows); data.dvc md5 {result['md5']} "
+            f"seed data in {out}/ ("
+            + ", ".join(f"{m}: {d['rows']} rows" for m, d in result["datasets"].items())
+            + f"); data.dvc md5 {result['md5']} "
             f"({'matches' if result['matches_data_dvc'] else 'NEW: commit data.dvc'})"
         )
 

@@ -32,9 +32,12 @@ def test_seed_reproduces_committed_data_dvc(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout)
     assert result["rows"] == 45312
+    assert {m: d["rows"] for m, d in result["datasets"].items()} == {"elec2": 45312, "bike_sharing": 17379}
     assert result["md5"] == committed and result["matches_data_dvc"]
     # pushed: the directory manifest is in the local remote
     digest = committed.removesuffix(".dir")
     assert (Path(result["remote"]) / "files" / "md5" / digest[:2] / f"{digest[2:]}.dir").is_file()
     head = (ROOT / "data" / "elec2" / "elec2.csv").open().readline().strip()
     assert head.startswith("timestamp,day,period") and "date" not in head.split(",")
+    bike = (ROOT / "data" / "bike_sharing" / "bike_sharing.csv").open().readline().strip().split(",")
+    assert bike[0] == "timestamp" and "cnt" in bike and not {"casual", "registered", "instant"} & set(bike)
