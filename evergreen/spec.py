@@ -479,7 +479,12 @@ class ModelSpec(_Strict):
                     raise SpecError(f"override {dotted!r}: {part!r} is not a section of the spec")
                 node = node[part]
             node[leaf] = value
+            if parents == ["training", "holdout"] and leaf in _HOLDOUT_FORMS and value is not None:
+                node[_HOLDOUT_FORMS[leaf]] = None  # one hold-out form replaces the other
         return parse_spec(data, source=f"{self.name} (with overrides)")
+
+
+_HOLDOUT_FORMS = {"rows": "period", "period": "rows"}
 
 
 def _format_errors(exc: ValidationError, source: str) -> str:

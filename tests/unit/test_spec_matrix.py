@@ -323,6 +323,9 @@ def test_holdout_rows_alone_is_accepted() -> None:
     plain = parse_spec(spec_dict("binary"))
     assert plain.training.holdout.period == "7D"
     assert plain.with_overrides({}).training.holdout == plain.training.holdout
+    by_rows = plain.with_overrides({"training.holdout.rows": 365}).training.holdout
+    assert (by_rows.rows, by_rows.period) == (365, None)
+    assert spec.with_overrides({"training.holdout.period": "3D"}).training.holdout.rows is None
 
 
 def test_task_defaults_its_metric() -> None:
