@@ -59,7 +59,7 @@ def backtest(
 
     if json_out:
         result = run_guarded(call, as_json=True)
-        print_json(result)
+        print_json({**result, "label_delay_costs": _delay_costs(result)})
         return
 
     from rich.console import Console
@@ -135,5 +135,18 @@ def _print_table(result: dict[str, Any]) -> None:
     for r in result["table"]:
         console.print(f"  {r['policy']}: {r['trigger']}", highlight=False)
     console.print(f"best: [bold]{result['best']}[/bold]   Pareto front: {', '.join(result['pareto_front'])}")
+    for cost in _delay_costs(result):  # policies with label_delay: D beside their D = 0 twin
+        console.print(
+            f"label delay {cost['label_delay']}: {cost['policy']} accuracy {f(cost['mean_accuracy'])} vs "
+            f"{cost['baseline']} {f(cost['baseline_accuracy'])} with labels at once: the delay costs "
+            f"{f(cost['accuracy_cost'], '+.4f')} accuracy",
+            highlight=False,
+        )
     for kind, path in result.get("files", {}).items():
         console.print(f"{kind}: {path}", highlight=False)
+
+
+def _delay_costs(result: dict[str, Any]) -> list[dict[str, Any]]:
+    from evergreen.backtest.labels import delay_costs
+
+    return [c.as_dict() for c in delay_costs(result.get("policies", []))]

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from evergreen.backtest.cache import Fitted, ReplayCache
+from evergreen.backtest.labels import labelled_end, performance_batch
 from evergreen.backtest.policies import Policy
 from evergreen.backtest.ranking import summarize
 from evergreen.backtest.replay import Replay, prepare
@@ -66,11 +67,14 @@ class _Signals:
 def _evaluate_rules(rp: ResolvedPolicy, cache: ReplayCache, state: _State, i: int) -> _Signals:
     """Each configured trigger rule (performance, drift, volume, schedule) on batch i."""
     spec = rp.spec
-    hi = cache.replay.bounds[i][1]
+    delay = rp.policy.label_delay
+    hi = labelled_end(cache.replay, i, delay)  # labels of the last `delay` batches are not in yet
     out = _Signals()
-    if rp.performance is not None:
+    champ_end = state.champ.holdout[1] if state.champ.holdout else state.champ.train[1]
+    j = performance_batch(cache.replay, i, delay, champ_end) if delay else i
+    if rp.performance is not None and j is not None:
         perf = cache.performance(
-            state.champ, i, spec.metric, state.reference, rp.performance_floor, rp.performance.alpha
+            state.champ, j, spec.metric, state.reference, rp.performance_floor, rp.performance.alpha
         )
         state.perf_history.append(perf)
         pdec = evaluate_trigger(state.perf_history, rp.performance)
@@ -176,7 +180,8 @@ def _replay_batch(rp: ResolvedPolicy, cache: ReplayCache, state: _State, i: int)
     if decision.retrain:
         state.since = 0
         retrain = _retrain_gated if rp.gated else _retrain_ungated
-        new = retrain(rp, cache, state, hi, rec)
+        # with delayed labels, train (and hold out) only rows whose labels are in
+        new = retrain(rp, cache, state, labelled_end(replay, i, rp.policy.label_delay), rec)
         if new is not None and new.error is None:
             state.champ, state.champ_batch = new, i
             state.last_promotion = now

@@ -59,6 +59,11 @@ class Policy(_Strict):
         description="After a passed gate, refit on the hold-out too (two fits). Default: the spec's training.refit.",
     )
     params: dict[str, Any] = Field(default_factory=dict, description="Estimator params over the spec's.")
+    label_delay: int = Field(
+        default=0,
+        ge=0,
+        description="Labels arrive this many batches after their rows (evergreen.backtest.labels).",
+    )
 
     @field_validator("trigger", mode="before")
     @classmethod
