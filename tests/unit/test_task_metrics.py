@@ -182,3 +182,21 @@ def test_backtest_ranks_error_metrics_lowest_first_and_refuses_accuracy_for_regr
     assert "(lower is better)" in bt.to_markdown(report) and "mean accuracy" not in bt.to_markdown(report)
     with pytest.raises(ValueError, match="rank_by"):
         bt.run_backtest(frame, spec, pols, batch_period="7D", warmup=4, rank_by="accuracy")
+
+
+def test_pyfunc_natural_output_names_every_class_and_returns_values_for_regression():
+    from adapters.evergreen_pyfunc import NaturalOutput
+
+    spec = parse_spec(spec_dict("multiclass", estimator="sklearn"))
+    frame = synth_frame("multiclass", weeks=2)
+    model, _ = training.fit(spec, frame[frame["y"] != "mid"])  # "mid" never seen in training
+    out = NaturalOutput(model, "multiclass", model.evergreen_labels).predict(
+        frame[spec.feature_names].head(5)
+    )
+    assert list(out.columns) == CLASSES and (out["mid"] == 0).all()
+    np.testing.assert_allclose(out.to_numpy(), training.predict_scores(model, frame.head(5)))
+    reg = parse_spec(spec_dict("regression", estimator="sklearn"))
+    rframe = synth_frame("regression", weeks=1)
+    rmodel, _ = training.fit(reg, rframe)
+    values = NaturalOutput(rmodel, "regression", []).predict(rframe[reg.feature_names].head(5))
+    assert values.shape == (5,) and values.dtype == float
