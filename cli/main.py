@@ -50,8 +50,27 @@ def _register() -> None:
     commands.register(app)
 
 
+def hoist_global_flags(argv: list[str]) -> list[str]:
+    """`evergreen retrain elec2 --debug` means the same as `evergreen --debug retrain elec2`.
+
+    Click only accepts group options before the sub-command; users add `--debug` at the end when a
+    command has just failed, so move it (never past a `--` separator) to where Click looks for it.
+    """
+    head, sep, tail = (argv, [], []) if "--" not in argv else _split(argv)
+    if "--debug" not in head[1:]:
+        return argv
+    rest = [a for a in head[1:] if a != "--debug"]
+    return [head[0], "--debug", *rest, *sep, *tail]
+
+
+def _split(argv: list[str]) -> tuple[list[str], list[str], list[str]]:
+    i = argv.index("--")
+    return argv[:i], ["--"], argv[i + 1 :]
+
+
 def main() -> None:
     _register()
+    sys.argv = hoist_global_flags(sys.argv)
     try:
         app()
     except Exception as exc:
