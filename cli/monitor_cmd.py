@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from cli.output import fail, print_json, run_guarded
+from cli.output import fail, preflight_spec, print_json, run_guarded
 
 
 def register(app: typer.Typer) -> None:
@@ -31,6 +31,7 @@ def monitor(
     """
     if batch is not None and rev:
         fail("give --batch or --rev, not both", as_json=json_out)
+    preflight_spec(model, None, as_json=json_out)
     from flows.monitor import monitor as monitor_flow
 
     result = run_guarded(

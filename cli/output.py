@@ -132,3 +132,19 @@ def run_guarded(
             raise
         fail(describe(exc), as_json=as_json)
         raise  # unreachable; fail() exits
+
+
+def preflight_spec(model: str, overrides: dict[str, Any] | None, *, as_json: bool) -> None:
+    """Check the spec (and `--set` overrides) before a flow starts: a typo in a model name should not
+    cost a temporary Prefect server's start-up before its one `error:` line."""
+    from evergreen.settings import get_settings
+    from evergreen.spec import SpecError, load_spec
+
+    try:
+        spec = load_spec(model, get_settings().models_dir)
+        if overrides:
+            spec.with_overrides(overrides)
+    except SpecError as exc:
+        if STATE.debug:
+            raise
+        fail(str(exc), as_json=as_json)

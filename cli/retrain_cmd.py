@@ -7,7 +7,7 @@ from typing import Any, cast, get_args
 
 import typer
 
-from cli.output import fail, print_json, run_guarded
+from cli.output import fail, preflight_spec, print_json, run_guarded
 
 
 def register(app: typer.Typer) -> None:
@@ -41,6 +41,7 @@ def retrain(
             overrides[key] = json.loads(raw)
         except json.JSONDecodeError:
             overrides[key] = raw
+    preflight_spec(model, overrides, as_json=json_out)
     result = run_guarded(
         lambda: retrain_flow(
             model=model,

@@ -47,3 +47,19 @@ def test_trailing_debug_is_accepted(tmp_path):
     assert plain.stderr.strip().startswith("error: no model specs")
     assert "No such option" not in debug.stderr
     assert "error: no model specs" in debug.stderr
+
+
+def test_unknown_model_fails_before_any_flow_starts(tmp_path):
+    """No temporary Prefect server (30-60 s here) just to say the spec does not exist."""
+    env = {
+        "EVERGREEN_HOME": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+        "PREFECT_API_URL": "http://127.0.0.1:9/api",
+    }
+    for cmd in (["retrain", "no-such-model"], ["monitor", "no-such-model", "--json"]):
+        out = subprocess.run(
+            [sys.executable, "-m", "cli.main", *cmd], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+        assert out.returncode == 1, out.stderr
+        assert out.stderr.strip() == "error: model spec not found: models/no-such-model.yaml"
+        assert "Flow run" not in out.stderr
