@@ -7,7 +7,7 @@ With a delay of D batches, when batch i arrives only batches up to i - D carry l
 - performance is measured on batch i - D, the newest batch whose labels are in, and only when the
   champion never trained on it;
 - a retrain trains, holds out and gates on rows up to the end of batch i - D (the most recent LABELLED
-  window), and the volume rule counts labelled rows.
+  window; the warm-up batches count as labelled), and the volume rule counts labelled rows.
 
 The champion's accuracy on every batch is still scored once the labels are in: that is the outcome being
 compared. `delay_costs` pairs each delayed policy with the same policy at D = 0.
@@ -25,8 +25,9 @@ _IGNORED = ("name", "description", "label_delay")
 
 
 def labelled_end(replay: Replay, i: int, delay: int) -> int:
-    """Rows [0, end) are labelled when batch i arrives (0: none yet)."""
-    j = i - delay
+    """Rows [0, end) are labelled when batch i arrives. The warm-up batches are history whose labels are
+    all in when the replay goes live; each later batch's labels arrive `delay` batches after it."""
+    j = max(i - delay, replay.warmup - 1)
     return replay.bounds[j][1] if j >= 0 else 0
 
 
