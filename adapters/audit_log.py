@@ -4,12 +4,18 @@ It lives on the tracking server that holds the model registry, so it is exactly 
 shared as the registry it audits (Prefect drops events after 7 days by default). Runs are only
 created, never updated. A write first looks the idempotency key up, so a retried write returns the
 stored entry; readers keep the earliest run per key, so even two racing writes read back as one.
+
+A write that cannot reach MLflow still raises, but first leaves the entry in a local spool
+(`EVERGREEN_HOME/audit-spool/`); the next write or read that reaches MLflow stores the spooled entries
+first, oldest first. So a decision taken while MLflow was down (a quarantined batch, say) is not lost.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
+import os
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -130,8 +136,61 @@ def _stored_run(cl: Any, experiment_id: str, key: str) -> str | None:
     return runs[0].info.run_id if runs else None
 
 
+def spool_dir(settings: Settings) -> Path:
+    return Path(settings.home) / "audit-spool"
+
+
+def _spool(settings: Settings, entry: AuditEntry) -> Path:
+    """Keep an entry MLflow could not take; the file name is stable per idempotency key."""
+    folder = spool_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256(entry.idempotency_key.encode()).hexdigest()[:24]
+    path = folder / f"{int(entry.time.timestamp() * 1000):015d}-{digest}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(entry_json(entry))
+    os.replace(tmp, path)  # a crash leaves the old file or the new one, never half of one
+    return path
+
+
+def spooled(settings: Settings) -> list[Path]:
+    """Entries waiting for MLflow, oldest first."""
+    folder = spool_dir(settings)
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+
+def flush_spool(settings: Settings) -> int:
+    """Store the spooled entries (idempotent: one already stored is just dropped); returns how many left the
+    spool. Raises AuditLogUnavailable when MLflow is still unreachable (the rest stay spooled)."""
+    done = 0
+    for path in spooled(settings):
+        try:
+            entry = AuditEntry.model_validate_json(path.read_text())
+        except ValueError as exc:
+            logger.error("audit spool: %s is unreadable (%s); moved aside", path, exc)
+            path.rename(path.with_suffix(".bad"))
+            continue
+        _store(settings, entry)
+        path.unlink(missing_ok=True)
+        done += 1
+    if done:
+        logger.info("audit: stored %d spooled entr%s", done, "y" if done == 1 else "ies")
+    return done
+
+
 def append(settings: Settings, entry: AuditEntry) -> Appended:
-    """Store `entry` unless an entry with its idempotency key is already stored."""
+    """Store `entry` unless an entry with its idempotency key is already stored (spooled entries first).
+
+    When MLflow cannot be reached the entry is spooled locally and AuditLogUnavailable is raised."""
+    try:
+        flush_spool(settings)
+        return _store(settings, entry)
+    except AuditLogUnavailable:
+        path = _spool(settings, entry)
+        logger.warning("audit: MLflow unreachable; entry %s spooled to %s", entry.idempotency_key, path)
+        raise
+
+
+def _store(settings: Settings, entry: AuditEntry) -> Appended:
     cl = _client(settings)
     with _unavailable_as_error(settings, "write"):
         exp_id = _experiment_id(cl, settings, create=True)
@@ -174,8 +233,11 @@ def _entry(cl: Any, run: Any) -> AuditEntry:
 def read(
     settings: Settings, model: str, *, action: Action | None = None, limit: int | None = None
 ) -> list[AuditEntry]:
-    """A model's entries oldest first (one per idempotency key); the last `limit` when given."""
+    """A model's entries oldest first (one per idempotency key); the last `limit` when given.
+
+    Spooled entries are stored first, so what MLflow missed while it was down reads back too."""
     check_model_name(model)
+    flush_spool(settings)
     cl = _client(settings)
     with _unavailable_as_error(settings, "read"):
         exp_id = _experiment_id(cl, settings, create=False)

@@ -163,3 +163,23 @@ def test_record_decision_task_in_a_flow(env, prefect_server, stack_env):
     assert first["actor"].startswith("user:")  # an in-process run: the login
     [stored] = audit_log.read(get_settings(), model)
     assert stored.idempotency_key == first["idempotency_key"] and stored.reason == "gate failed"
+
+
+def test_entry_written_while_mlflow_is_down_is_spooled_then_stored(env, monkeypatch):
+    """A decision taken while MLflow is unreachable is kept locally and reaches the log on the next write."""
+    model = model_name()
+    up = get_settings()
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    down = up.model_copy(update={"mlflow_tracking_uri": f"http://127.0.0.1:{stack.free_port()}"})
+    lost = new_entry(model, Action.REJECT_BATCH, actor="tester", reason="bad batch while MLflow was down")
+    with pytest.raises(audit_log.AuditLogUnavailable, match="unreachable"):
+        audit_log.append(down, lost)
+    assert len(audit_log.spooled(up)) == 1  # same home: the spool is local, not per server
+    stored = audit_log.read(up, model)  # read() stores the spool first
+    assert [(e.idempotency_key, e.reason) for e in stored] == [(lost.idempotency_key, lost.reason)]
+    assert audit_log.spooled(up) == []
+    later = new_entry(model, Action.SKIP, actor="tester", reason="cooldown")
+    assert audit_log.append(up, later).created
+    keys = [e.idempotency_key for e in audit_log.read(up, model)]
+    assert keys == [lost.idempotency_key, later.idempotency_key]  # once each, in decision order
