@@ -52,6 +52,7 @@ def test_unlabelled_batch_then_labels_trains_on_exactly_those_rows(
 ):
     from flows.ingest import ingest
     from flows.labels import ingest_labels
+    from flows.monitor import monitor
     from flows.retrain import retrain
 
     monkeypatch.chdir(ROOT)
@@ -75,6 +76,11 @@ def test_unlabelled_batch_then_labels_trains_on_exactly_those_rows(
     # the hold-out is the most recent LABELLED week, not the unlabelled one
     assert t1["holdout_end"] == str(weeks[1]["timestamp"].max())
 
+    # monitoring: drift on the unlabelled rows, no performance without labels
+    watched = monitor(model=model, data_rev=pending["data_rev"])
+    assert watched["selection"] == "added-at-rev" and watched["n_rows"] == 336
+    assert watched["labelled_rows"] == 0 and watched["performance"] is None and watched["drift"] is not None
+
     labels = weeks[2][["row_id", "class"]]
     done = ingest_labels(model=model, path=write_batch(labels, tmp_path / "w2-labels.csv"))
     assert done["status"] == "ingested" and done["labels"] == 336
@@ -97,6 +103,11 @@ def test_unlabelled_batch_then_labels_trains_on_exactly_those_rows(
         weeks[2]["class"].reset_index(drop=True),
         check_names=False,
     )
+
+    # ... and performance once the labels are in: the rows that labels commit labelled
+    scored = monitor(model=model, data_rev=done["data_rev"])
+    assert scored["selection"] == "labelled-at-rev" and scored["labelled_rows"] == 336
+    assert scored["performance"] is not None
 
     (event,) = wait_events(prefect_server.api_url, model, ["evergreen.labels.ingested"], 1)
     assert event["payload"]["data_version"] == done["data_version"] and event["payload"]["labels"] == 336
