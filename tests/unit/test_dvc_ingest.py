@@ -189,3 +189,25 @@ def test_delayed_labels_are_a_new_version_of_their_dataset(
     assert dvc_registry.read_dataset(settings, "elec2", None)[1].id == after.id
     # re-sending the unlabelled batch is a duplicate, not a conflict with its later labels
     assert _append(spec, unlabelled).check.status == "duplicate"
+
+
+def test_orphan_labels_part_and_dvc_file_are_rolled_back(
+    registry: Path, elec2: pd.DataFrame, elec2_spec: ModelSpec
+) -> None:
+    """A labels ingest killed after writing its part (and a stray .dvc of a dataset never committed)."""
+    settings = get_settings()
+    spec = _delayed(elec2_spec)
+    week = elec2.iloc[:336].assign(row_id=range(336))
+    _append(spec, week.assign(**{"class": None}))
+    head = dvc_registry.resolve_rev(settings, None)
+    orphan = registry / "data" / "elec2" / "labels-orphan-000000000000.parquet"
+    week[["row_id", "class"]].to_parquet(orphan, index=False)
+    stray = registry / "data" / "ghost.dvc"
+    stray.write_text("outs:\n- md5: 0\n  path: ghost\n")
+    done = dvc_ingest.append_labels(
+        settings, spec, week[["row_id", "class"]].iloc[:10], source="l.csv", model="m"
+    )
+    assert done.check.ok and done.check.counts.new == 10  # the orphan's labels were never committed
+    assert not orphan.exists() and not stray.exists()
+    frame, version = dvc_registry.read_dataset(settings, "elec2", None)
+    assert int(frame["class"].notna().sum()) == 10 and version.rev != head
