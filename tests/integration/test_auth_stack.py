@@ -89,6 +89,16 @@ def _model_versions(env: dict[str, str]) -> list[str]:
     return sorted(v["version"] for v in json.loads(body or "{}").get("model_versions", []))
 
 
+def _listening_hosts(pid: int) -> set[str]:
+    """The addresses a server process (and its workers) listens on."""
+    import psutil
+
+    procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    return {
+        c.laddr.ip for p in procs for c in p.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN
+    }
+
+
 def _retrain_runs_settled(env: dict[str, str], timeout: float = 900) -> list[dict]:
     """Wait until the retrain runs the ingest's event started (automation -> deployment -> worker) are
     all final; returns them. Polls the Prefect API with the client's auth string."""
@@ -138,6 +148,8 @@ def test_loop_with_auth_on(tmp_path):
         assert prefect_url.startswith("http://127.0.0.1:") and mlflow_url.startswith("http://127.0.0.1:")
         assert stack.http_get(f"{prefect_url}/admin/version")[0] == 401
         assert stack.http_get(f"{mlflow_url}/api/2.0/mlflow/experiments/search?max_results=1")[0] == 401
+        for name in ("prefect-server", "mlflow-server"):
+            assert _listening_hosts(st["services"][name]["pid"]) == {"127.0.0.1"}, name
 
         client = {**base, **st["env"], "PREFECT_HOME": str(home / "client")}
         client["PREFECT_API_AUTH_STRING"] = SECRETS["PREFECT_SERVER_API_AUTH_STRING"]
@@ -153,6 +165,7 @@ def test_loop_with_auth_on(tmp_path):
         runs = _retrain_runs_settled(client)
         assert [r["state_type"] for r in runs] == ["COMPLETED"], runs
         assert (runs[0]["created_by"] or {}).get("type") == "AUTOMATION", runs[0]
+        assert not any(pw in json.dumps(runs) for pw in PASSWORDS)  # not in parameters, not anywhere
         assert _model_versions(client) == ["1"]
 
         history = _ok(_cli("history", "elec2", "--json", env=client, timeout=300))
