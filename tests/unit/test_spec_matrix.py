@@ -331,3 +331,30 @@ def test_holdout_rows_alone_is_accepted() -> None:
 def test_task_defaults_its_metric() -> None:
     for task in TASKS:
         assert parse_spec(spec_dict(task)).metric == TASK_METRICS[task][0]
+
+
+def test_cli_refuses_a_generated_spec_in_one_error_line(tmp_path):
+    """What a user sees: `evergreen retrain` on a spec whose metric does not fit its task."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.support.builders import ROOT
+
+    raw = spec_dict("regression", name="refused-cli")
+    raw["metric"] = "roc_auc"
+    (tmp_path / "refused-cli.yaml").write_text(yaml.safe_dump(raw))
+    env = {**os.environ, "EVERGREEN_MODELS_DIR": str(tmp_path), "EVERGREEN_HOME": str(tmp_path / "home")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "cli.main", "retrain", "refused-cli"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert proc.returncode == 1 and len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "metric 'roc_auc' does not fit task 'regression'" in errors[0]
