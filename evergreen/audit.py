@@ -41,6 +41,7 @@ class Action(StrEnum):
     ROLLBACK = "rollback"
     APPROVE = "approve"
     RECOVER = "recover"  # a later run repaired a half-done promotion (an alias move of its own)
+    ORPHAN = "orphan"  # a later run marked a gate-passed version that never got the alias
 
 
 class AuditEntry(BaseModel):

@@ -38,11 +38,15 @@ def recover(model: str, retrain_key: str) -> dict[str, Any]:
     orphans = promotion.find_orphans(settings, model, current, retrain_key)
     for v in orphans:
         log.warning("%s v%s passed its gate but never got the alias: tagging it orphaned", model, v)
-        registry.tag_version(
-            settings,
+        why = "its retrain stopped before the alias move"
+        registry.tag_version(settings, model, v, {"orphaned": "true", "orphaned_reason": why})
+        record_decision(
             model,
-            v,
-            {"orphaned": "true", "orphaned_reason": "its retrain stopped before the alias move"},
+            Action.ORPHAN,
+            versions={"version": v, "champion": current},
+            reason=f"v{v} passed its gate but {why}; left as is, never promoted",
+            evidence={"retrain_key": retrain_key},
+            key=f"orphan/{model}/v{v}",
         )
     missing = promotion.champion_missing_record(settings, model)
     repaired = _complete_record(model, missing) if missing is not None else None

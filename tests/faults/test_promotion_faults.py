@@ -127,6 +127,8 @@ def test_kill_after_register_leaves_an_orphan_the_next_run_marks(model, weeks, t
     out = _outcome(_cli(model))
     tags = _versions(model)
     assert tags["2"]["orphaned"] == "true" and not tags["2"].get("promoted_at")
+    marked = audit_log.read(get_settings(), model, action=Action.ORPHAN)
+    assert [e.versions["version"] for e in marked] == ["2"]  # the marking is a decision too
     assert out["version"] == "3" and out["previous_champion"] == "1"
     assert_registry_invariants(model)
 
