@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import typer
 
@@ -132,6 +133,12 @@ def _print_status(st: dict) -> None:
         typer.echo(
             f"auth: on (MLflow user {st['auth'].get('mlflow_user')}); credentials from the environment"
         )
+        if not (
+            os.environ.get("PREFECT_API_AUTH_STRING") or os.environ.get("PREFECT_SERVER_API_AUTH_STRING")
+        ):
+            typer.echo(
+                "note: export PREFECT_API_AUTH_STRING, or the worker's heartbeat cannot be read (FAIL)"
+            )
     typer.echo(f"{'service':<15} {'port':<6} {'pid':<8} {'running':<8} {'health':<8} url")
     for r in st["services"]:
         health = "ok" if r["healthy"] else "-" if not r["running"] else "FAIL"
