@@ -21,11 +21,23 @@ def register(app: typer.Typer) -> None:
             4, "--schedule-every", min=0, help="Explicit reason=schedule retrain every N weeks (0: never)."
         ),
         keep: bool = typer.Option(False, "--keep", help="Leave the stack and its UIs running at the end."),
+        side_model: str = typer.Option(
+            "bike_sharing",
+            "--side-model",
+            help="A second shipped model replayed side by side ('none': elec2 only).",
+        ),
+        side_start_week: int = typer.Option(
+            20, "--side-start-week", min=1, help="First replay week of the side model (0 = its first row)."
+        ),
+        side_weeks: int = typer.Option(
+            10, "--side-weeks", min=1, help="Replay weeks of the side model, beside elec2's first ones."
+        ),
         as_json: bool = typer.Option(
             False, "--json", help="Print the result as JSON (progress goes to stderr)."
         ),
     ) -> None:
-        """Replay Elec2 week by week: ingest -> monitor -> automation-triggered retrains -> report."""
+        """Replay Elec2 (and bike sharing beside it) week by week: ingest -> monitor -> automation-triggered
+        retrains -> report."""
         from rich.console import Console
 
         from demo import DemoError, DemoOptions, run_demo
@@ -39,6 +51,9 @@ def register(app: typer.Typer) -> None:
             warmup_weeks=warmup_weeks,
             schedule_every=schedule_every,
             keep=keep,
+            side_model=None if side_model.lower() in ("", "none") else side_model,
+            side_start_week=side_start_week,
+            side_weeks=min(side_weeks, weeks),
         )
         live_console = err if as_json else out
         try:
@@ -51,6 +66,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
             return
         out.print(_summary(result.weeks))
+        if result.side:
+            out.print(_summary(result.side["weeks"], result.side["model"]))
         _print_footer(out, result)
 
 
@@ -87,18 +104,19 @@ class _LiveTable:
     def _render(self) -> Any:
         from rich.table import Table
 
-        t = Table(title=f"Evergreen demo: {len(self.rows)}/{self.total} weeks", expand=False)
-        for col in ("#", "week", "start", "drift", "decision", "champion", "accuracy", "secs"):
+        t = Table(title=f"Evergreen demo: {len(self.rows)} rows, {self.total} weeks", expand=False)
+        for col in ("#", "model", "week", "start", "drift", "decision", "champion", "score", "secs"):
             t.add_column(col)
         for r in self.rows[-15:]:
             t.add_row(
                 str(r["index"]),
+                str(r.get("model", "")),
                 str(r["week"]),
                 r["start"],
                 _f(r.get("drift_score")),
                 _decision(r),
                 f"v{r.get('champion_version')}",
-                _f(r.get("accuracy")),
+                _score(r),
                 f"{r.get('seconds', 0):.0f}",
             )
         return t
@@ -106,6 +124,13 @@ class _LiveTable:
 
 def _f(v: Any) -> str:
     return "-" if v is None else f"{v:.3f}"
+
+
+def _score(r: dict[str, Any]) -> str:
+    """Accuracy for a classifier, else the spec's metric with its name (e.g. rmse 52.164)."""
+    if r.get("metric_name"):
+        return f"{r['metric_name']} {_f(r.get('metric'))}"
+    return _f(r.get("accuracy"))
 
 
 def _decision(r: dict[str, Any]) -> str:
@@ -122,18 +147,19 @@ def _decision(r: dict[str, Any]) -> str:
 
 def _week_line(r: dict[str, Any], total: int) -> str:
     return (
-        f"week {r['index']}/{total} (#{r['week']}, {r['start']}): drift {_f(r.get('drift_score'))}, "
-        f"{_decision(r)}, champion v{r.get('champion_version')}, accuracy {_f(r.get('accuracy'))}, "
+        f"{r.get('model', '')} week {r['index']}/{total} (#{r['week']}, {r['start']}): "
+        f"drift {_f(r.get('drift_score'))}, "
+        f"{_decision(r)}, champion v{r.get('champion_version')}, score {_score(r)}, "
         f"{r.get('seconds', 0):.0f}s"
     )
 
 
-def _summary(weeks: list[dict[str, Any]]) -> Any:
+def _summary(weeks: list[dict[str, Any]], model: str = "elec2") -> Any:
     from rich.table import Table
 
     from evergreen.report import SUMMARY_HEADERS, summary_rows
 
-    t = Table(title="Evergreen demo summary")
+    t = Table(title=f"Evergreen demo summary: {model}")
     for h in SUMMARY_HEADERS:
         t.add_column(h)
     for row in summary_rows(weeks):
@@ -142,14 +168,16 @@ def _summary(weeks: list[dict[str, Any]]) -> Any:
 
 
 def _print_footer(out: Any, result: Any) -> None:
+    side_weeks = (result.side or {}).get("weeks") or []
     n_auto = sum(
         1
-        for w in result.weeks
+        for w in [*result.weeks, *side_weeks]
         for r in w.get("retrains") or []
         if r.get("reason") in ("drift", "performance", "volume") and r.get("status") != "skipped"
     )
     out.print(
-        f"{len(result.versions)} versions registered; {n_auto} automation-started retrains; "
+        f"{len(result.versions) + len((result.side or {}).get('versions') or [])} versions registered; "
+        f"{n_auto} automation-started retrains; "
         f"total {result.seconds.get('total')}s (stack up {result.seconds.get('stack_up')}s)"
     )
     out.print(f"Report: {result.report}")

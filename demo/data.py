@@ -8,22 +8,34 @@ from typing import Any
 from demo.options import DemoError, DemoOptions
 
 
-def replay_batches(opts: DemoOptions, project_root: Path) -> tuple[Any, list[Any]]:
-    """(warm-up frame, [replay week frames]) sliced from the Elec2 seed."""
+def replay_batches(
+    opts: DemoOptions,
+    project_root: Path,
+    model: str | None = None,
+    start_week: int | None = None,
+    weeks_n: int | None = None,
+) -> tuple[Any, list[Any]]:
+    """(warm-up frame, [replay week frames]) sliced from a shipped model's seed (default: the demo's)."""
     import pandas as pd
 
-    from evergreen.datasets import prepare_elec2, weekly_batches
+    from evergreen.datasets import seed_frame, weekly_batches
 
-    frame = prepare_elec2(project_root / "seeds" / "elec2" / "electricity.csv")
+    model = model or opts.model
+    start = opts.start_week if start_week is None else start_week
+    n = opts.weeks if weeks_n is None else weeks_n
+    try:
+        frame = seed_frame(model, project_root / "seeds")
+    except ValueError as exc:
+        raise DemoError(str(exc)) from exc
     weeks = weekly_batches(frame, "timestamp")
-    first = opts.start_week - opts.warmup_weeks
-    if first < 0 or opts.start_week + opts.weeks > len(weeks):
+    first = start - opts.warmup_weeks
+    if first < 0 or start + n > len(weeks):
         raise DemoError(
-            f"--start-week {opts.start_week} with {opts.warmup_weeks} warm-up weeks and --weeks {opts.weeks} "
-            f"does not fit Elec2's {len(weeks)} weeks"
+            f"{model}: start week {start} with {opts.warmup_weeks} warm-up weeks and {n} replay weeks "
+            f"does not fit its {len(weeks)} weeks"
         )
-    warm = pd.concat(weeks[first : opts.start_week], ignore_index=True)
-    return warm, weeks[opts.start_week : opts.start_week + opts.weeks]
+    warm = pd.concat(weeks[first:start], ignore_index=True)
+    return warm, weeks[start : start + n]
 
 
 def write_batch(frame: Any, path: Path) -> Path:

@@ -38,6 +38,12 @@ class DemoOptions:
     # `within` of the retrain automations on the demo stack; None keeps prefect.yaml's (600 s of wall
     # clock: at about a minute per simulated week that allows one drift retrain per ~10 weeks)
     automation_within: float | None = 0.0
+    # a second model replayed side by side, week for week (None or "": elec2 alone)
+    side_model: str | None = "bike_sharing"
+    side_start_week: int = 20  # its first replayed week (bike sharing: 2011-05-21)
+    # its replay weeks, interleaved with the first ones of `weeks` (None: as many as `weeks`); 10 keeps
+    # `make demo` from doubling (docs/demo.md, "Measured duration")
+    side_weeks: int | None = 10
 
 
 @dataclass
@@ -65,6 +71,8 @@ class DemoResult:
     kept: bool = False
     demo_home: str = ""
     options: dict[str, Any] = field(default_factory=dict)
+    # the side model's replay: {"model", "weeks", "versions", "warmup"} (empty without one)
+    side: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

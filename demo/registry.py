@@ -26,13 +26,21 @@ class Champion:
         return self.version
 
     def accuracy(self, frame: Any, spec: Any) -> float | None:
+        """Accuracy for a classifier; None for a regression model (see `score`)."""
+        return self.score(frame, spec).get("accuracy")
+
+    def score(self, frame: Any, spec: Any) -> dict[str, Any]:
+        """The week's prequential score: {"accuracy": x} for a classifier, else {"metric", "metric_name"}."""
         from evergreen import training
         from evergreen.metrics import metric_value
 
+        regression = getattr(spec, "task", "binary") == "regression"
         if self._pipe is None or frame.empty:
-            return None
+            return {"metric": None, "metric_name": spec.metric} if regression else {"accuracy": None}
         scores = training.predict_scores(self._pipe, frame, spec.feature_names)
-        return round(metric_value("accuracy", training.labels(frame, spec), scores), 4)
+        name = spec.metric if regression else "accuracy"
+        value = round(float(metric_value(name, training.labels(frame, spec), scores)), 4)
+        return {"metric": value, "metric_name": name} if regression else {"accuracy": value}
 
 
 def collect_versions(model: str) -> list[dict[str, Any]]:

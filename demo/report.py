@@ -21,7 +21,24 @@ def write_report(result: DemoResult, path: Path) -> Path:
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "demo home": result.demo_home,
     }
-    html = build_report(result.weeks, result.versions, title="Evergreen demo: elec2 replay", meta=meta)
+    models = [result.options.get("model", "elec2")]
+    others = []
+    if result.side:
+        side = result.side
+        models.append(side["model"])
+        weeks = side.get("weeks") or []
+        meta[f"{side['model']} replayed weeks"] = (
+            f"{weeks[0]['week']}-{weeks[-1]['week']} ({weeks[0]['start']} to {weeks[-1]['start']})"
+            if weeks
+            else "-"
+        )
+        warm = side.get("warmup") or {}
+        meta[f"{side['model']} warm-up"] = (
+            f"{warm.get('rows')} rows, first champion v{warm.get('champion_version')}"
+        )
+        others.append({**side, "x_title": f"replay week of {side['model']} (weeks since its first row)"})
+    title = f"Evergreen demo: {' and '.join(models)} replay"
+    html = build_report(result.weeks, result.versions, title=title, meta=meta, others=others)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")
     (path.with_suffix(".json")).write_text(json.dumps(result.to_dict(), indent=2, default=str))

@@ -43,6 +43,8 @@ def run_demo(
             _replay(opts, paths, root, result, log, on_week)
             log("collecting model versions, gate reports and lineage")
             result.versions = collect_versions(opts.model)
+            if result.side:
+                result.side["versions"] = collect_versions(result.side["model"])
             result.report = str(write_report(result, paths.report))
             log(f"report written to {result.report}")
         finally:
@@ -75,10 +77,17 @@ class Replay:
     opts: DemoOptions
     api: PrefectApi
     names: dict[str, str]  # ingest/monitor/retrain -> "<flow>/<model>"
-    dep_ids: list[str]
+    dep_ids: list[str]  # every deployment of the model (all its retrain priorities)
     batches_dir: Path
     log: Log
     reported: set[str] = field(default_factory=set)  # versions already shown in a row
+    model: str = ""  # the replayed model (default: opts.model)
+    start_week: int = -1  # its first replay week (default: opts.start_week)
+    retrain_dep_ids: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.model = self.model or self.opts.model
+        self.start_week = self.opts.start_week if self.start_week < 0 else self.start_week
 
     def settle(self, since: datetime, expect_monitor: bool = True, expect_untriggered: int = 0) -> Settle:
         """Wait for the chain started at `since`; its retrain rows leave out versions already reported."""
@@ -89,31 +98,64 @@ class Replay:
     def retrain(self, reason: str, **extra: Any) -> list[dict[str, Any]]:
         """An explicit retrain run (no trigger event), and the outcome rows it produced."""
         since = datetime.now(UTC)
-        params = {"model": self.opts.model, "reason": reason, **extra}
+        params = {"model": self.model, "reason": reason, **extra}
         _run(self.api, self.names["retrain"], params, self.opts, fail_ok=reason != "manual")
         return self.settle(since, expect_monitor=False, expect_untriggered=1).retrains
+
+
+@dataclass
+class _Model:
+    """One replayed model: its replay state, spec, champion and weeks."""
+
+    rp: Replay
+    spec: Any
+    champion: Champion
+    warm: Any
+    weeks: list[Any]
+
+
+def _prepare(
+    opts: DemoOptions, api: PrefectApi, paths: DemoPaths, root: Path, log: Log, model: str, start: int, n: int
+) -> _Model:
+    from deployments import retrain_deployments
+    from evergreen.spec import load_spec
+
+    spec = load_spec(model, Path(os.environ["EVERGREEN_MODELS_DIR"]))
+    names = {k: f"{k}/{model}" for k in ("ingest", "monitor", "retrain")}
+    retrain_ids = [api.deployment_id(f"retrain/{d}") for d in retrain_deployments(spec).values()]
+    dep_ids = [api.deployment_id(names["ingest"]), api.deployment_id(names["monitor"]), *retrain_ids]
+    rp = Replay(
+        opts, api, names, dep_ids, paths.demo_home / "batches" / model, log, model=model, start_week=start
+    )
+    rp.retrain_dep_ids = retrain_ids
+    warm, weeks = replay_batches(opts, root, model, start, n)
+    return _Model(rp, spec, Champion(model), warm, weeks)
 
 
 def _replay(
     opts: DemoOptions, paths: DemoPaths, root: Path, result: DemoResult, log: Log, on_week: OnWeek
 ) -> None:
-    from evergreen.spec import load_spec
-
-    spec = load_spec(opts.model, Path(os.environ["EVERGREEN_MODELS_DIR"]))
     api = PrefectApi(os.environ["PREFECT_API_URL"])
-    names = {k: f"{k}/{opts.model}" for k in ("ingest", "monitor", "retrain")}
-    rp = Replay(
-        opts, api, names, [api.deployment_id(n) for n in names.values()], paths.demo_home / "batches", log
-    )
-    warm, weeks = replay_batches(opts, root)
-    _shrink_automation_window(rp)
-    champion = Champion(opts.model)
-    result.warmup = _warmup(rp, warm, champion, paths)
-    log(f"warm-up done in {result.warmup['seconds']}s: champion v{champion.version}")
-    for i, frame in enumerate(weeks):
-        row = _replay_week(rp, i, frame, champion, spec)
-        result.weeks.append(row)
-        on_week(row)
+    models = [_prepare(opts, api, paths, root, log, opts.model, opts.start_week, opts.weeks)]
+    if opts.side_model:
+        n = opts.weeks if opts.side_weeks is None else opts.side_weeks
+        models.append(_prepare(opts, api, paths, root, log, opts.side_model, opts.side_start_week, n))
+    for m in models:
+        _shrink_automation_window(m.rp)
+        warmup = _warmup(m.rp, m.warm, m.champion, paths)
+        log(f"{m.rp.model} warm-up done in {warmup['seconds']}s: champion v{m.champion.version}")
+        if m.rp.model == opts.model:
+            result.warmup = warmup
+        else:
+            result.side = {"model": m.rp.model, "weeks": [], "versions": [], "warmup": warmup}
+    # week for week: each model's batch, then its chain settles, before the next model's batch
+    for i in range(max(len(m.weeks) for m in models)):
+        for m in models:
+            if i >= len(m.weeks):
+                continue
+            row = _replay_week(m.rp, i, m.weeks[i], m.champion, m.spec)
+            (result.weeks if m.rp.model == opts.model else result.side["weeks"]).append(row)
+            on_week(row)
 
 
 def _shrink_automation_window(rp: Replay) -> None:
@@ -122,7 +164,7 @@ def _shrink_automation_window(rp: Replay) -> None:
     if within is None:
         return
     try:
-        changed = rp.api.set_automation_within(rp.api.deployment_id(rp.names["retrain"]), within)
+        changed = [a for dep in rp.retrain_dep_ids for a in rp.api.set_automation_within(dep, within)]
         rp.log(f"retrain automations {', '.join(changed) or '(none found)'}: within={within:g}s")
     except DemoError as exc:
         rp.log(f"warning: could not change the retrain automations' within ({exc}); keeping prefect.yaml's")
@@ -133,8 +175,10 @@ def _warmup(rp: Replay, warm: Any, champion: Champion, paths: DemoPaths) -> dict
     opts = rp.opts
     t0 = time.monotonic()
     since = datetime.now(UTC)
-    warm_path = write_batch(warm, rp.batches_dir / f"warmup-{opts.start_week - opts.warmup_weeks:03d}.csv")
-    rp.log(f"warm-up: ingesting {len(warm)} rows ({opts.warmup_weeks} weeks before week {opts.start_week})")
+    warm_path = write_batch(warm, rp.batches_dir / f"warmup-{rp.start_week - opts.warmup_weeks:03d}.csv")
+    rp.log(
+        f"{rp.model} warm-up: ingesting {len(warm)} rows ({opts.warmup_weeks} weeks before week {rp.start_week})"
+    )
     if _ingest(rp, warm_path) != "COMPLETED":
         raise DemoError(f"the warm-up batch {warm_path} was not ingested; see the log above")
     retrains = rp.settle(since).retrains
@@ -159,14 +203,15 @@ def _replay_week(rp: Replay, i: int, frame: Any, champion: Champion, spec: Any) 
     """Score the week with the champion, ingest it, let the chain settle; every Nth week a scheduled retrain."""
     opts = rp.opts
     t_week = time.monotonic()
-    week_no = opts.start_week + i
+    week_no = rp.start_week + i
     row: dict[str, Any] = {
+        "model": rp.model,
         "week": week_no,
         "index": i + 1,
         "start": str(frame["timestamp"].iloc[0].date()),
         "rows": len(frame),
         "champion_before": champion.version,
-        "accuracy": champion.accuracy(frame, spec),  # prequential: before its labels are trained on
+        **champion.score(frame, spec),  # prequential: before its labels are trained on
     }
     since = datetime.now(UTC)
     ingest_state = _ingest(rp, write_batch(frame, rp.batches_dir / f"week-{week_no:03d}.csv"))
@@ -199,7 +244,7 @@ def _ingest(rp: Replay, path: Path) -> str:
     """
     opts = rp.opts
     if opts.ingest == "deployment":
-        run = _run(rp.api, rp.names["ingest"], {"model": opts.model, "path": str(path)}, opts, fail_ok=True)
+        run = _run(rp.api, rp.names["ingest"], {"model": rp.model, "path": str(path)}, opts, fail_ok=True)
         return str(run.get("state_type"))
     import prefect.context
 
@@ -209,7 +254,7 @@ def _ingest(rp: Replay, path: Path) -> str:
     from flows.ingest import ingest
 
     try:
-        ingest(model=opts.model, path=str(path))
+        ingest(model=rp.model, path=str(path))
         state = "COMPLETED"
     except Exception as exc:  # noqa: BLE001 (a rejected batch is part of the story, not a crash)
         rp.log(f"ingest of {path.name} failed: {exc}")

@@ -11,6 +11,8 @@ Pure: plain rows and dicts in, an HTML string out. No Prefect, no MLflow, no fil
   promoted / rejected / skipped).
 - ``versions``: one dict per registered model version: ``version``, ``reason``, ``status``,
   ``tags`` (dict of the version's lineage tags), ``gate_report`` (markdown text, may be empty).
+- ``others``: more models replayed side by side, each a dict with ``model``, ``weeks``, ``versions`` and
+  optionally ``x_title``; each gets its own section (timeline, summary, versions) after the first model's.
 """
 
 from __future__ import annotations
@@ -81,7 +83,9 @@ def retrain_points(weeks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def timeline_figure(weeks: Sequence[Mapping[str, Any]]) -> Any:
+def timeline_figure(
+    weeks: Sequence[Mapping[str, Any]], x_title: str = "replay week (weeks since 1996-05-07)"
+) -> Any:
     """Accuracy per week (left axis), drift score (right axis), retrain markers coloured by decision."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -159,7 +163,7 @@ def timeline_figure(weeks: Sequence[Mapping[str, Any]]) -> Any:
         legend={"orientation": "h", "y": -0.2},
         margin={"l": 60, "r": 60, "t": 60, "b": 40},
     )
-    fig.update_xaxes(title_text="replay week (weeks since 1996-05-07)", dtick=1 if len(weeks) <= 40 else None)
+    fig.update_xaxes(title_text=x_title, dtick=1 if len(weeks) <= 40 else None)
     fig.update_yaxes(title_text=label, secondary_y=False)
     fig.update_yaxes(title_text="drift score", secondary_y=True, rangemode="tozero")
     return fig
@@ -213,8 +217,9 @@ def _ordered_tags(tags: Mapping[str, str]) -> list[tuple[str, str]]:
     return first + rest
 
 
-def _version_section(v: Mapping[str, Any]) -> str:
+def _version_section(v: Mapping[str, Any], model: str = "") -> str:
     version = html.escape(str(v.get("version")))
+    anchor = f"version-{html.escape(model)}-{version}" if model else f"version-{version}"
     status = str(v.get("status") or "")
     color = DECISION_COLORS.get(status, "#333")
     tags = dict(v.get("tags") or {})
@@ -226,7 +231,7 @@ def _version_section(v: Mapping[str, Any]) -> str:
             gate = tags["gate_decision"]
     rows = [(k, val if len(val) <= 300 else val[:300] + "...") for k, val in _ordered_tags(tags)]
     return (
-        f'<section class="version" id="version-{version}" data-version="{version}">'
+        f'<section class="version" id="{anchor}" data-version="{version}">'
         f'<h3>Version {version} <span class="badge" style="background:{color}">{html.escape(status)}</span>'
         f" <small>reason: {html.escape(str(v.get('reason') or '-'))}</small></h3>"
         f"<details open><summary>Gate report</summary><pre>{html.escape(gate or '(none)')}</pre></details>"
@@ -252,6 +257,7 @@ def build_report(
     *,
     title: str = "Evergreen demo: elec2",
     meta: Mapping[str, Any] | None = None,
+    others: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """The whole report page as an HTML string (plotly.js inlined, no network needed to view it)."""
     import plotly.io as pio
@@ -270,5 +276,26 @@ def build_report(
         f"<h2>Timeline</h2>{plot}"
         f"<h2>Weekly summary</h2>{summary}"
         f"<h2>Model versions: gate reports and lineage</h2>{sections}"
-        "</body></html>"
+        + "".join(_other_model(o) for o in others)
+        + "</body></html>"
+    )
+
+
+def _other_model(other: Mapping[str, Any]) -> str:
+    """A further model's section: its own timeline (plotly.js is already on the page), summary, versions."""
+    import plotly.io as pio
+
+    model = str(other["model"])
+    weeks, versions = other.get("weeks") or [], other.get("versions") or []
+    fig = timeline_figure(weeks, str(other.get("x_title") or "replay week"))
+    plot = pio.to_html(fig, include_plotlyjs=False, full_html=False, div_id=f"{PLOT_DIV_ID}-{model}")
+    sections = "".join(_version_section(v, model) for v in versions) or "<p>No model versions registered.</p>"
+    n_promoted = sum(1 for v in versions if v.get("status") == "promoted")
+    name = html.escape(model)
+    return (
+        f'<section class="model" id="model-{name}" data-model="{name}"><h1>Side by side: {name}</h1>'
+        f"<p>{len(weeks)} weeks replayed; {len(versions)} model versions registered, {n_promoted} promoted.</p>"
+        f"<h2>Timeline: {name}</h2>{plot}"
+        f"<h2>Weekly summary: {name}</h2>{_table(SUMMARY_HEADERS, summary_rows(weeks), 'summary')}"
+        f"<h2>Model versions of {name}: gate reports and lineage</h2>{sections}</section>"
     )

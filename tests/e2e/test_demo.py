@@ -100,6 +100,8 @@ def test_demo_short_replay(demo_env: dict[str, str]) -> None:
         "48",
         "--schedule-every",
         "4",
+        "--side-weeks",  # bike sharing side by side, kept short: the e2e suite is the slow part
+        "2",
         "--json",
     ]
     proc = subprocess.run(cmd, cwd=ROOT, env=demo_env, capture_output=True, text=True, timeout=DEMO_TIMEOUT)
@@ -129,4 +131,11 @@ def test_demo_short_replay(demo_env: dict[str, str]) -> None:
     html = report.read_text()
     for v in versions:
         assert f'data-version="{v["version"]}"' in html
+    # the second model, replayed side by side: its own warm-up champion, weeks, RMSE and report section
+    side = result["side"]
+    assert side["model"] == "bike_sharing" and len(side["weeks"]) == 2 and side["versions"]
+    assert all(w["metric_name"] == "rmse" and w["metric"] is not None for w in side["weeks"])
+    assert 'data-model="bike_sharing"' in html
+    for v in side["versions"]:
+        assert f'id="version-bike_sharing-{v["version"]}"' in html
     assert not (home / "demo" / "stack.json").exists(), "the demo left its stack running without --keep"
