@@ -1,5 +1,6 @@
-"""The guided demo (`evergreen demo`, `make demo`): replay Elec2 week by week through the real scheduler
-on a local stack, then write a report. Orchestration and I/O only; the report page is built by the pure
+"""The guided demo (`evergreen demo`, `make demo`): replay Elec2 (and, side by side, the bike sharing
+regression model: ``DemoOptions.side_model``) week by week through the real scheduler on a local stack,
+then write a report. Orchestration and I/O only; the report page is built by the pure
 `evergreen.report`.
 
 What runs where (see docs/demo.md):
