@@ -14,7 +14,7 @@ def test_second_model_has_its_own_timeline_summary_and_versions() -> None:
     ]
     other = {"model": "bike_sharing", "weeks": bike_weeks, "versions": versions[:1], "x_title": "week"}
     page = report.build_report(weeks, versions, others=[other])
-    assert page.count("Plotly.newPlot") == 2 and page.count("<script type=\"text/javascript\">/**") <= 1
+    assert page.count("Plotly.newPlot") == 2 and page.count('<script type="text/javascript">/**') <= 1
     assert f'id="{report.PLOT_DIV_ID}"' in page and f'id="{report.PLOT_DIV_ID}-bike_sharing"' in page
     assert 'data-model="bike_sharing"' in page and "Weekly summary: bike_sharing" in page
     # version anchors stay unique across models
