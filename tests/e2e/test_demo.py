@@ -101,7 +101,7 @@ def test_demo_short_replay(demo_env: dict[str, str]) -> None:
         "--schedule-every",
         "4",
         "--side-weeks",  # bike sharing side by side, kept short: the e2e suite is the slow part
-        "2",
+        "1",
         "--json",
     ]
     proc = subprocess.run(cmd, cwd=ROOT, env=demo_env, capture_output=True, text=True, timeout=DEMO_TIMEOUT)
@@ -133,7 +133,7 @@ def test_demo_short_replay(demo_env: dict[str, str]) -> None:
         assert f'data-version="{v["version"]}"' in html
     # the second model, replayed side by side: its own warm-up champion, weeks, RMSE and report section
     side = result["side"]
-    assert side["model"] == "bike_sharing" and len(side["weeks"]) == 2 and side["versions"]
+    assert side["model"] == "bike_sharing" and len(side["weeks"]) == 1 and side["versions"]
     assert all(w["metric_name"] == "rmse" and w["metric"] is not None for w in side["weeks"])
     assert 'data-model="bike_sharing"' in html
     for v in side["versions"]:
