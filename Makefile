@@ -33,7 +33,7 @@ test-unit: $(STAMP)
 test-faults: $(STAMP)
 	$(BIN)/python -m pytest -q -ra tests/faults
 
-## The 100-batch random-fault soak (`make test` runs 6 batches); EVERGREEN_SOAK_SEED=N replays a run.
+## The 100-batch random-fault soak (`make test` runs 8 batches); EVERGREEN_SOAK_SEED=N replays a run.
 soak: $(STAMP)
 	EVERGREEN_SOAK_BATCHES=$${EVERGREEN_SOAK_BATCHES:-100} $(BIN)/python -m pytest -q -s -ra tests/faults/test_soak.py
 
