@@ -48,10 +48,21 @@ def client(settings: Settings) -> Any:
 
 def get_champion(cl: Any, name: str) -> Champion | None:
     """The version behind the `champion` alias, or None when there is none yet."""
+    return get_aliased(cl, name, CHAMPION)
+
+
+def alias_version(cl: Any, name: str, alias: str) -> str | None:
+    """The version number behind `alias`, or None when the alias (or the model) does not exist."""
+    found = get_aliased(cl, name, alias)
+    return None if found is None else found.version
+
+
+def get_aliased(cl: Any, name: str, alias: str) -> Champion | None:
+    """The version behind any alias (champion, challenger, shadow...), or None when there is none."""
     from mlflow.exceptions import MlflowException
 
     try:
-        mv = cl.get_model_version_by_alias(name, CHAMPION)
+        mv = cl.get_model_version_by_alias(name, alias)
     except MlflowException as exc:
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
             return None

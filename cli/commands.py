@@ -16,6 +16,7 @@ MODULES = [
     "cli.demo_cmd",  # demo
     "cli.deployments_cmd",  # deployments render
     "cli.history_cmd",  # history (audit log)
+    "cli.serve_cmd",  # serve (MLflow scoring server following an alias)
 ]
 
 
