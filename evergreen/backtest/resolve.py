@@ -37,8 +37,11 @@ class ResolvedPolicy:
         parts = []
         if self.performance:
             p = self.performance
+            worse = "<" if self.spec.higher_is_better else ">"  # the floor is a ceiling for rmse, logloss...
             bits = [
-                f"{self.spec.metric}<{self.performance_floor}" if self.performance_floor is not None else ""
+                f"{self.spec.metric}{worse}{self.performance_floor}"
+                if self.performance_floor is not None
+                else ""
             ]
             if p.max_drop is not None:
                 bits.append(f"drop>{p.max_drop}")

@@ -125,3 +125,12 @@ def test_policy_rule_helpers():
     none = policy.combine([policy.drift_check(False, "calm")])
     assert not none.retrain and none.reason == "no-trigger"
     assert policy.combine([]).reason == "never"
+
+
+def test_describe_says_above_the_ceiling_for_lower_is_better_metrics():
+    """A regression model's performance rule fires when RMSE rises above its bound, and says so."""
+    import yaml
+
+    bike = parse_spec(yaml.safe_load((ROOT / "models" / "bike_sharing.yaml").read_text()))
+    rp = bt.resolve_policy(policies({"name": "p", "trigger": {"performance": {"floor": 80.0}}})[0], bike)
+    assert f"performance(rmse>80.0 x{rp.performance.consecutive})" in rp.describe()
