@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -44,21 +46,11 @@ def ingest(
     Exit codes: 0 ingested (or duplicate), 2 rejected and quarantined, 1 any other error (including a
     committed batch whose announcement is pending: re-run the same ingest to complete it).
     """
-    from flows.ingest import BatchRejected, IngestIncomplete
     from flows.ingest import ingest as ingest_flow
 
-    try:
-        result = run_guarded(lambda: ingest_flow(model=model, path=str(file)), as_json=json_out)
-    except BatchRejected as exc:
-        fail(str(exc), EXIT_REJECTED, as_json=json_out, extra={"outcome": "rejected"})
+    result = _run_ingest(lambda: ingest_flow(model=model, path=str(file)), json_out)
+    if result is None:
         return
-    except IngestIncomplete as exc:
-        fail(str(exc), as_json=json_out, extra={"outcome": "pending"})
-        return
-    if json_out:
-        print_json(result)
-        return
-    typer.echo(f"data_version {result['data_version']}")
     if result["status"] == "duplicate":
         typer.echo(f"{file}: these rows were already ingested; nothing new (no event emitted)")
         return
@@ -83,21 +75,11 @@ def ingest_labels(
     Exit codes: 0 ingested (or duplicate: every label was ingested before), 2 rejected and quarantined
     (unknown ids, conflicting labels, missing values), 1 any other error.
     """
-    from flows.ingest import BatchRejected, IngestIncomplete
     from flows.labels import ingest_labels as labels_flow
 
-    try:
-        result = run_guarded(lambda: labels_flow(model=model, path=str(file)), as_json=json_out)
-    except BatchRejected as exc:
-        fail(str(exc), EXIT_REJECTED, as_json=json_out, extra={"outcome": "rejected"})
+    result = _run_ingest(lambda: labels_flow(model=model, path=str(file)), json_out)
+    if result is None:
         return
-    except IngestIncomplete as exc:
-        fail(str(exc), as_json=json_out, extra={"outcome": "pending"})
-        return
-    if json_out:
-        print_json(result)
-        return
-    typer.echo(f"data_version {result['data_version']}")
     if result["status"] == "duplicate":
         typer.echo(f"{file}: these labels were already ingested; nothing new (no event emitted)")
         return
@@ -105,3 +87,23 @@ def ingest_labels(
         f"{result['labels']} labels ingested into {model} ({result['labelled_rows']} rows labelled, "
         f"{result['unlabelled_rows']} still waiting for labels)"
     )
+
+
+def _run_ingest(call: Callable[[], dict[str, Any]], json_out: bool) -> dict[str, Any] | None:
+    """Run an ingest-like flow: rejected -> exit 2, pending -> exit 1, --json -> the document (None
+    returned: nothing left to print); otherwise the outcome, after its `data_version` line."""
+    from flows.ingest import BatchRejected, IngestIncomplete
+
+    try:
+        result = run_guarded(call, as_json=json_out)
+    except BatchRejected as exc:
+        fail(str(exc), EXIT_REJECTED, as_json=json_out, extra={"outcome": "rejected"})
+        return None
+    except IngestIncomplete as exc:
+        fail(str(exc), as_json=json_out, extra={"outcome": "pending"})
+        return None
+    if json_out:
+        print_json(result)
+        return None
+    typer.echo(f"data_version {result['data_version']}")
+    return result
