@@ -5,9 +5,39 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from evergreen.spec_base import SpecError, _check_duration, _Strict
+from evergreen.spec_data import DataChecks, DataSpec, DelayedLabels, Feature
+from evergreen.spec_triggers import (
+    DriftTrigger,
+    Monitor,
+    PerformanceTrigger,
+    RetrainSchedule,
+    Schedule,
+    Triggers,
+    VolumeTrigger,
+)
+
+__all__ = [
+    "HIGHER_IS_BETTER",
+    "METRIC_RANGE",
+    "TASK_METRICS",
+    "DataChecks",
+    "DataSpec",
+    "DelayedLabels",
+    "DriftTrigger",
+    "Feature",
+    "Monitor",
+    "PerformanceTrigger",
+    "RetrainSchedule",
+    "Schedule",
+    "SpecError",
+    "Triggers",
+    "VolumeTrigger",
+    "_check_duration",
+]
 
 TaskType = Literal["binary", "multiclass", "regression"]
 MetricName = Literal["roc_auc", "accuracy", "logloss", "macro_f1", "rmse", "mae", "r2"]
@@ -36,121 +66,6 @@ METRIC_RANGE: dict[str, tuple[float | None, float | None]] = {
     "mae": (0.0, None),
     "r2": (None, 1.0),
 }
-
-
-class SpecError(ValueError):
-    """A spec file that cannot be used; the message names the key and the problem."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _check_duration(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        td = pd.Timedelta(value)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{value!r} is not a duration (try '7D', '6h', '4W')") from exc
-    if td <= pd.Timedelta(0):
-        raise ValueError(f"{value!r} must be a positive duration")
-    return value
-
-
-class Feature(_Strict):
-    """One input column."""
-
-    name: str
-    type: Literal["numeric", "categorical"]
-    categories: list[str | int | float] | None = Field(
-        default=None,
-        description="Allowed categories; with allow_unknown=false others are rejected at ingest.",
-    )
-    allow_unknown: bool = Field(default=False, description="Accept categories not in `categories`.")
-    min: float | None = None
-    max: float | None = None
-    nullable: bool = False
-    critical: bool = Field(default=False, description="Drift on this feature alone flags the dataset.")
-    drift_threshold: float | None = Field(default=None, description="Per-feature drift threshold.")
-
-    @model_validator(mode="after")
-    def _types_agree(self) -> Feature:
-        if self.type == "numeric" and self.categories is not None:
-            raise ValueError("`categories` is only valid for categorical features")
-        if self.type == "categorical" and (self.min is not None or self.max is not None):
-            raise ValueError("`min`/`max` are only valid for numeric features")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
-        return self
-
-
-class DataChecks(_Strict):
-    """Row checks at ingest (evergreen.batch_checks, docs/ingest.md): row identity, repeats, future times."""
-
-    key: list[str] = Field(
-        default_factory=list,
-        description="Features that, with data.time_column, identify a row; default: the time alone.",
-    )
-    duplicates: Literal["skip", "reject"] = Field(
-        default="skip",
-        description="Rows already ingested, next to new rows: skip drops them, reject quarantines the batch.",
-    )
-    conflicts: Literal["reject", "skip", "allow"] = Field(
-        default="reject",
-        description="Rows whose key is known with other features or label: reject the batch, skip the rows "
-        "(the ingested version stays), or allow (append; for keys that are not unique).",
-    )
-    max_future: str | None = Field(
-        default="1D", description="Reject rows timed later than now + this (naive times are UTC); null: off."
-    )
-
-    _dur = field_validator("max_future")(classmethod(lambda cls, v: _check_duration(v)))
-
-    @field_validator("key")
-    @classmethod
-    def _unique(cls, v: list[str]) -> list[str]:
-        if len(set(v)) != len(v):
-            raise ValueError(f"columns listed twice: {v}")
-        return v
-
-
-class DelayedLabels(_Strict):
-    """Labels arrive after their rows (docs/ingest.md "Delayed labels"): rows may come without a target."""
-
-    id_column: str = Field(
-        description="Column that identifies a row; `evergreen ingest-labels` files carry it and the target."
-    )
-
-
-class DataSpec(_Strict):
-    """Where the model's rows live in the DVC data registry, and their key columns."""
-
-    path: str = Field(
-        description="Dataset folder inside the registry's DVC-tracked data/ (one parquet part per batch)."
-    )
-    target: str
-    time_column: str
-    positive_label: str | int | bool | None = Field(
-        default=None, description="task binary: the label value that counts as the positive class."
-    )
-    labels: list[str | int | bool] | None = Field(
-        default=None,
-        description="binary: all allowed label values (default: the positive label and any one other); "
-        "multiclass: the class list (required; its order is the order of pyfunc's probability columns).",
-    )
-    checks: DataChecks = DataChecks()
-    delayed_labels: DelayedLabels | None = Field(
-        default=None,
-        description="Set when labels arrive later, keyed by an id column; default: every row has one.",
-    )
-
-    @field_validator("path")
-    @classmethod
-    def _relative(cls, v: str) -> str:
-        if v.startswith("/") or ".." in Path(v).parts:
-            raise ValueError("must be a relative path inside data/")
-        return v.strip("/")
 
 
 class Window(_Strict):
@@ -247,99 +162,6 @@ class Gate(_Strict):
         default=100,
         ge=1,
         description="Fewer hold-out rows that neither model trained on: 'insufficient evidence', no promotion.",
-    )
-
-
-class DriftTrigger(_Strict):
-    enabled: bool = True
-    priority: int = Field(
-        default=1, ge=1, le=5, description="Retrain priority, 1 (most urgent) .. 5: work queue retrain-p<N>."
-    )
-    statistic: Literal["psi", "ks", "js", "chi2", "wasserstein"] = "psi"
-    threshold: float = Field(default=0.2, gt=0)
-    share: float = Field(
-        default=0.5, gt=0, le=1, description="Dataset drifts when this share of features drift."
-    )
-    bins: int = Field(
-        default=100, ge=10, le=1000, description="Quantile bins per numeric feature in the profile."
-    )
-    min_rows: int = Field(default=50, gt=0, description="Smaller batches are measured but never flagged.")
-    alpha: float = Field(
-        default=0.01,
-        gt=0,
-        lt=1,
-        description="A feature drifts only if a same-distribution test also rejects at alpha.",
-    )
-
-
-class PerformanceTrigger(_Strict):
-    enabled: bool = True
-    priority: int = Field(
-        default=1, ge=1, le=5, description="Retrain priority, 1 (most urgent) .. 5: work queue retrain-p<N>."
-    )
-    floor: float | None = Field(default=None, description="Default: the gate floor.")
-    consecutive: int = Field(default=2, ge=1, description="K consecutive batches below the floor.")
-    max_drop: float | None = Field(
-        default=None, ge=0, description="Also degraded when this far below the champion."
-    )
-    alpha: float = Field(default=0.05, gt=0, lt=1, description="Significance for 'below' (one-sided).")
-
-
-class VolumeTrigger(_Strict):
-    enabled: bool = True
-    priority: int = Field(
-        default=1, ge=1, le=5, description="Retrain priority, 1 (most urgent) .. 5: work queue retrain-p<N>."
-    )
-    min_new_share: float = Field(
-        default=0.25, gt=0, description="New rows since the champion's data, as a share."
-    )
-
-
-class Triggers(_Strict):
-    drift: DriftTrigger = DriftTrigger()
-    performance: PerformanceTrigger = PerformanceTrigger()
-    volume: VolumeTrigger = VolumeTrigger()
-    cooldown: str | None = Field(default="6h", description="No retrain this soon after the last promotion.")
-
-    _dur = field_validator("cooldown")(classmethod(lambda cls, v: _check_duration(v)))
-
-
-class Schedule(_Strict):
-    cron: str
-    timezone: str = "UTC"
-
-    @field_validator("cron")
-    @classmethod
-    def _cron(cls, v: str) -> str:
-        if len(v.split()) != 5:
-            raise ValueError(f"{v!r} is not a 5-field cron expression")
-        return v
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown timezone {v!r}") from exc
-        return v
-
-
-class RetrainSchedule(Schedule):
-    """The retrain cron: routine, so by default the least urgent queue (triggers default to 1)."""
-
-    priority: int = Field(
-        default=5, ge=1, le=5, description="Retrain priority, 1 (most urgent) .. 5: work queue retrain-p<N>."
-    )
-
-
-class Monitor(_Strict):
-    """When the monitor runs. It always runs after each ingest (an automation on `data.ingested`)."""
-
-    schedule: Schedule | None = Field(
-        default=None, description="An extra cron run of the monitor (e.g. daily); null: after ingests only."
     )
 
 

@@ -1,0 +1,102 @@
+"""The trigger part of a model spec: drift, performance and volume rules, cooldown, schedules."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from evergreen.spec_base import _check_duration, _Strict
+
+
+class DriftTrigger(_Strict):
+    enabled: bool = True
+    priority: int = Field(
+        default=1, ge=1, le=5, description="Retrain priority, 1 (most urgent) .. 5: work queue retrain-p<N>."
+    )
+    statistic: Literal["psi", "ks", "js", "chi2", "wasserstein"] = "psi"
+    threshold: float = Field(default=0.2, gt=0)
+    share: float = Field(
+        default=0.5, gt=0, le=1, description="Dataset drifts when this share of features drift."
+    )
+    bins: int = Field(
+        default=100, ge=10, le=1000, description="Quantile bins per numeric feature in the profile."
+    )
+    min_rows: int = Field(default=50, gt=0, description="Smaller batches are measured but never flagged.")
+    alpha: float = Field(
+        default=0.01,
+        gt=0,
+        lt=1,
+        description="A feature drifts only if a same-distribution test also rejects at alpha.",
+    )
+
+
+class PerformanceTrigger(_Strict):
+    enabled: bool = True
+    priority: int = Field(
+        default=1, ge=1, le=5, description="Retrain priority, 1 (most urgent) .. 5: work queue retrain-p<N>."
+    )
+    floor: float | None = Field(default=None, description="Default: the gate floor.")
+    consecutive: int = Field(default=2, ge=1, description="K consecutive batches below the floor.")
+    max_drop: float | None = Field(
+        default=None, ge=0, description="Also degraded when this far below the champion."
+    )
+    alpha: float = Field(default=0.05, gt=0, lt=1, description="Significance for 'below' (one-sided).")
+
+
+class VolumeTrigger(_Strict):
+    enabled: bool = True
+    priority: int = Field(
+        default=1, ge=1, le=5, description="Retrain priority, 1 (most urgent) .. 5: work queue retrain-p<N>."
+    )
+    min_new_share: float = Field(
+        default=0.25, gt=0, description="New rows since the champion's data, as a share."
+    )
+
+
+class Triggers(_Strict):
+    drift: DriftTrigger = DriftTrigger()
+    performance: PerformanceTrigger = PerformanceTrigger()
+    volume: VolumeTrigger = VolumeTrigger()
+    cooldown: str | None = Field(default="6h", description="No retrain this soon after the last promotion.")
+
+    _dur = field_validator("cooldown")(classmethod(lambda cls, v: _check_duration(v)))
+
+
+class Schedule(_Strict):
+    cron: str
+    timezone: str = "UTC"
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        if len(v.split()) != 5:
+            raise ValueError(f"{v!r} is not a 5-field cron expression")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {v!r}") from exc
+        return v
+
+
+class RetrainSchedule(Schedule):
+    """The retrain cron: routine, so by default the least urgent queue (triggers default to 1)."""
+
+    priority: int = Field(
+        default=5, ge=1, le=5, description="Retrain priority, 1 (most urgent) .. 5: work queue retrain-p<N>."
+    )
+
+
+class Monitor(_Strict):
+    """When the monitor runs. It always runs after each ingest (an automation on `data.ingested`)."""
+
+    schedule: Schedule | None = Field(
+        default=None, description="An extra cron run of the monitor (e.g. daily); null: after ingests only."
+    )
