@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stack.errors import StackError
+from stack.net import http_get, http_post_json
 
 PREFECT_SERVER_VAR = "PREFECT_SERVER_API_AUTH_STRING"
 PREFECT_CLIENT_VAR = "PREFECT_API_AUTH_STRING"
@@ -156,28 +157,21 @@ def prefect_headers(env: Mapping[str, str] | None = None) -> dict[str, str]:
     return basic_header(value) if value else {}
 
 
-def _request(
-    url: str, headers: Mapping[str, str], payload: object | None = None, timeout: float = 10.0
-) -> tuple[int, object]:
-    data = None if payload is None else json.dumps(payload).encode()
-    req = urllib.request.Request(
-        url, data=data, headers=dict(headers), method="GET" if data is None else "POST"
-    )
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
+def _get(url: str, headers: dict[str, str]) -> int:
+    return http_get(url, timeout=10.0, headers=headers)[0]
+
+
+def _get_json(url: str, headers: dict[str, str]) -> tuple[int, object]:
+    status, text = http_get(url, timeout=10.0, headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (loopback URLs)
-            body = resp.read().decode("utf-8", errors="replace")
-            return resp.status, json.loads(body) if body else None
-    except urllib.error.HTTPError as exc:
-        return exc.code, None
-    except (urllib.error.URLError, OSError, TimeoutError, ValueError):
-        return 0, None
+        return status, json.loads(text) if text else None
+    except ValueError:
+        return status, None
 
 
 def check_prefect(api_url: str, auth_string: str) -> None:
     """AuthError unless the Prefect server accepts `auth_string` and refuses a request without it."""
-    status, _ = _request(f"{api_url}/admin/version", basic_header(auth_string))
+    status = _get(f"{api_url}/admin/version", basic_header(auth_string))
     if status in (401, 403):
         raise AuthError(
             f"Prefect server {api_url} refused the credentials (HTTP {status}): it was started with "
@@ -185,7 +179,7 @@ def check_prefect(api_url: str, auth_string: str) -> None:
         )
     if status != 200:
         raise AuthError(f"Prefect server {api_url} did not answer an authenticated request (HTTP {status})")
-    anonymous, _ = _request(f"{api_url}/admin/version", {})
+    anonymous = _get(f"{api_url}/admin/version", {})
     if anonymous == 200:
         raise AuthError(
             f"Prefect server {api_url} runs without auth (EVERGREEN_AUTH=1): `evergreen down`, then up again"
@@ -197,7 +191,7 @@ def mlflow_current_user(url: str, user: str, password: str) -> tuple[int, str | 
 
     404 means the server has no auth app; 401 means it refused them.
     """
-    status, body = _request(f"{url}/api/2.0/mlflow/users/current", basic_header(f"{user}:{password}"))
+    status, body = _get_json(f"{url}/api/2.0/mlflow/users/current", basic_header(f"{user}:{password}"))
     name = body.get("user", {}).get("username") if isinstance(body, dict) else None
     return status, name if isinstance(name, str) else None
 
@@ -220,7 +214,7 @@ def ensure_mlflow_user(url: str, auth: StackAuth) -> str:
         )
     admin = basic_header(f"{auth.mlflow_admin_user}:{auth.mlflow_admin_password}")
     q = urllib.parse.urlencode({"username": auth.mlflow_user})
-    exists, _ = _request(f"{url}/api/2.0/mlflow/users/get?{q}", admin)
+    exists = _get(f"{url}/api/2.0/mlflow/users/get?{q}", admin)
     if exists in (401, 403):
         raise AuthError(
             f"MLflow server {url} refused the admin credentials {MLFLOW_ADMIN_USER_VAR}="
@@ -233,10 +227,11 @@ def ensure_mlflow_user(url: str, auth: StackAuth) -> str:
         )
     if len(auth.mlflow_password) < MIN_PASSWORD:
         raise AuthError(f"{MLFLOW_PASSWORD_VAR} must have at least {MIN_PASSWORD} characters (MLflow's rule)")
-    created, _ = _request(
+    created, _ = http_post_json(
         f"{url}/api/2.0/mlflow/users/create",
-        admin,
         {"username": auth.mlflow_user, "password": auth.mlflow_password},
+        timeout=10.0,
+        headers=admin,
     )
     if created not in (200, 201):
         raise AuthError(f"MLflow server {url}: creating user {auth.mlflow_user!r} failed (HTTP {created})")
