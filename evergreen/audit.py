@@ -42,6 +42,8 @@ class Action(StrEnum):
     APPROVE = "approve"
     RECOVER = "recover"  # a later run repaired a half-done promotion (an alias move of its own)
     ORPHAN = "orphan"  # a later run marked a gate-passed version that never got the alias
+    SHADOW = "shadow"  # a gate-passed challenger became `shadow` (promotion.mode: shadow)
+    RETIRE = "retire"  # a shadow lost its side-by-side comparison and left the release path
 
 
 class AuditEntry(BaseModel):

@@ -27,6 +27,16 @@ class Event(StrEnum):
     MODEL_PROMOTED = "evergreen.model.promoted"
     MODEL_REJECTED = "evergreen.model.rejected"
     MODEL_ROLLED_BACK = "evergreen.model.rolled-back"
+    RETRAIN_FAILED = "evergreen.retrain.failed"
+    PERFORMANCE_ESTIMATED = "evergreen.performance.estimated"
+    SHADOW_STARTED = "evergreen.shadow.started"
+    SHADOW_SCORED = "evergreen.shadow.scored"
+    SHADOW_PROMOTED = "evergreen.shadow.promoted"
+    SHADOW_RETIRED = "evergreen.shadow.retired"
+    APPROVAL_REQUESTED = "evergreen.approval.requested"
+    APPROVAL_DECIDED = "evergreen.approval.decided"
+    CHAMPION_WATCHED = "evergreen.champion.watched"
+    CHAMPION_REGRESSED = "evergreen.champion.regressed"
 
 
 EVENT_PREFIX = "evergreen."

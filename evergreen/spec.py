@@ -10,15 +10,19 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from evergreen.spec_base import SpecError, _check_duration, _Strict
 from evergreen.spec_data import DataChecks, DataSpec, DelayedLabels, Feature
+from evergreen.spec_release import Notifications, Promotion
 from evergreen.spec_triggers import (
     DriftTrigger,
+    EstimatedPerformanceTrigger,
     Monitor,
+    MultivariateDrift,
     PerformanceTrigger,
     RetrainSchedule,
     Schedule,
     Triggers,
     VolumeTrigger,
 )
+from evergreen.spec_update import Update
 
 __all__ = [
     "HIGHER_IS_BETTER",
@@ -28,13 +32,18 @@ __all__ = [
     "DataSpec",
     "DelayedLabels",
     "DriftTrigger",
+    "EstimatedPerformanceTrigger",
     "Feature",
     "Monitor",
+    "MultivariateDrift",
+    "Notifications",
     "PerformanceTrigger",
+    "Promotion",
     "RetrainSchedule",
     "Schedule",
     "SpecError",
     "Triggers",
+    "Update",
     "VolumeTrigger",
     "_check_duration",
 ]
@@ -140,6 +149,7 @@ class Training(_Strict):
         default=False,
         description="After a passed gate, refit on the window including the hold-out and register that model.",
     )
+    update: Update | None = Field(default=None, description="Warm-start updates between full refits.")
 
 
 class Gate(_Strict):
@@ -163,6 +173,10 @@ class Gate(_Strict):
         ge=1,
         description="Fewer hold-out rows that neither model trained on: 'insufficient evidence', no promotion.",
     )
+    slices: list[str] = Field(
+        default_factory=list, description="Features whose slices may not regress by more than the tolerance."
+    )
+    slice_min_rows: int = Field(default=100, ge=1, description="Smaller slices are reported, not judged.")
 
 
 class ModelSpec(_Strict):
@@ -183,6 +197,8 @@ class ModelSpec(_Strict):
         default=None, description="Cron of the retrain deployment (reason=schedule)."
     )
     monitor: Monitor = Monitor()
+    promotion: Promotion = Promotion()
+    notifications: Notifications = Notifications()
 
     @model_validator(mode="after")
     def _columns(self) -> ModelSpec:
@@ -199,6 +215,9 @@ class ModelSpec(_Strict):
             raise ValueError(
                 f"data.delayed_labels.id_column {ids.id_column!r} is a feature, the target or the time"
             )
+        bad_slices = [c for c in self.gate.slices if c not in names]
+        if bad_slices:
+            raise ValueError(f"gate.slices {bad_slices} are not features")
         unknown = [c for c in self.data.checks.key if c not in names]
         if unknown:
             raise ValueError(f"data.checks.key {unknown} are not features")

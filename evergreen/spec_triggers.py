@@ -9,6 +9,16 @@ from pydantic import Field, field_validator
 from evergreen.spec_base import _check_duration, _Strict
 
 
+class MultivariateDrift(_Strict):
+    """A domain classifier (reference sample vs batch): finds joint changes per-feature tests cannot see."""
+
+    enabled: bool = False
+    alpha: float = Field(default=0.01, gt=0, lt=1, description="Significance of the AUC above 0.5.")
+    reference_rows: int = Field(
+        default=2000, ge=100, le=100_000, description="Reference sample stored with each version."
+    )
+
+
 class DriftTrigger(_Strict):
     enabled: bool = True
     priority: int = Field(
@@ -29,6 +39,11 @@ class DriftTrigger(_Strict):
         lt=1,
         description="A feature drifts only if a same-distribution test also rejects at alpha.",
     )
+    weighting: Literal["none", "importance"] = Field(
+        default="none",
+        description="importance: the drifted share is weighted by the champion's feature importance.",
+    )
+    multivariate: MultivariateDrift = MultivariateDrift()
 
 
 class PerformanceTrigger(_Strict):
@@ -42,6 +57,26 @@ class PerformanceTrigger(_Strict):
         default=None, ge=0, description="Also degraded when this far below the champion."
     )
     alpha: float = Field(default=0.05, gt=0, lt=1, description="Significance for 'below' (one-sided).")
+
+
+class EstimatedPerformanceTrigger(_Strict):
+    """CBPE: the champion's calibrated scores estimate the metric on an unlabelled batch."""
+
+    enabled: bool = False
+    priority: int = Field(
+        default=1, ge=1, le=5, description="Retrain priority, 1 (most urgent) .. 5: work queue retrain-p<N>."
+    )
+    metric: Literal["accuracy", "roc_auc"] = "accuracy"
+    floor: float | None = Field(
+        default=None, description="Degraded when the estimate's upper bound is below."
+    )
+    max_drop: float | None = Field(
+        default=None,
+        ge=0,
+        description="Also degraded when the estimate is this far below the hold-out score.",
+    )
+    consecutive: int = Field(default=1, ge=1, description="K consecutive degraded estimates.")
+    alpha: float = Field(default=0.05, gt=0, lt=1, description="Significance of the estimate's bound.")
 
 
 class VolumeTrigger(_Strict):
@@ -58,6 +93,7 @@ class Triggers(_Strict):
     drift: DriftTrigger = DriftTrigger()
     performance: PerformanceTrigger = PerformanceTrigger()
     volume: VolumeTrigger = VolumeTrigger()
+    estimated: EstimatedPerformanceTrigger = EstimatedPerformanceTrigger()
     cooldown: str | None = Field(default="6h", description="No retrain this soon after the last promotion.")
 
     _dur = field_validator("cooldown")(classmethod(lambda cls, v: _check_duration(v)))

@@ -14,7 +14,10 @@ WIRE_NAMES = {
     "evergreen.data.ingested", "evergreen.data.rejected", "evergreen.drift.measured", "evergreen.drift.detected",
     "evergreen.performance.degraded", "evergreen.retrain.skipped", "evergreen.model.registered",
     "evergreen.model.promoted", "evergreen.model.rejected", "evergreen.model.rolled-back",
-    "evergreen.labels.ingested",
+    "evergreen.labels.ingested", "evergreen.retrain.failed", "evergreen.performance.estimated",
+    "evergreen.shadow.started", "evergreen.shadow.scored", "evergreen.shadow.promoted", "evergreen.shadow.retired",
+    "evergreen.approval.requested", "evergreen.approval.decided", "evergreen.champion.watched",
+    "evergreen.champion.regressed",
 }  # fmt: skip
 
 
