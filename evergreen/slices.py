@@ -1,0 +1,110 @@
+"""Slice gates (`gate.slices`): no slice of the hold-out may regress by more than the tolerance. Pure; no prefect.
+
+A categorical feature is sliced by category; a numeric one by `NUMERIC_BINS` quantile bins of the hold-out
+(pandas.qcut, duplicate edges dropped). Slices smaller than `gate.slice_min_rows`, or where the metric is
+undefined (e.g. roc_auc on one class), are reported but not judged.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from evergreen.metrics import metric_value
+from evergreen.spec import HIGHER_IS_BETTER
+
+NUMERIC_BINS = 4
+
+
+class SliceRow(BaseModel):
+    """One slice of the hold-out and how both models did on it."""
+
+    feature: str
+    slice: str
+    rows: int
+    champion: float | None
+    challenger: float | None
+    delta: float | None  # challenger - champion, sign flipped when lower is better: negative = regression
+    verdict: str  # ok | regressed | too_small | undefined
+
+
+def _groups(col: pd.Series) -> pd.Series:
+    """Slice labels per row: the category, or the quantile bin for numeric features."""
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        return pd.qcut(col, q=NUMERIC_BINS, duplicates="drop").astype(str)
+    return col.astype(str)
+
+
+def slice_table(
+    frame: pd.DataFrame,
+    features: list[str],
+    y: np.ndarray,
+    challenger_scores: np.ndarray,
+    champion_scores: np.ndarray,
+    *,
+    metric: str,
+    tolerance: float,
+    min_rows: int,
+) -> list[SliceRow]:
+    """Every slice of every feature in `features`, with a verdict."""
+    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+    rows: list[SliceRow] = []
+    for feature in features:
+        labels = _groups(frame[feature]).to_numpy()
+        for label in sorted(set(labels)):
+            mask = labels == label
+            n = int(mask.sum())
+            if n < min_rows:
+                rows.append(
+                    SliceRow(
+                        feature=feature,
+                        slice=label,
+                        rows=n,
+                        champion=None,
+                        challenger=None,
+                        delta=None,
+                        verdict="too_small",
+                    )
+                )
+                continue
+            champ = metric_value(metric, y[mask], champion_scores[mask])
+            chal = metric_value(metric, y[mask], challenger_scores[mask])
+            if math.isnan(champ) or math.isnan(chal):
+                rows.append(
+                    SliceRow(
+                        feature=feature,
+                        slice=label,
+                        rows=n,
+                        champion=None,
+                        challenger=None,
+                        delta=None,
+                        verdict="undefined",
+                    )
+                )
+                continue
+            delta = sign * (chal - champ)
+            verdict = "regressed" if delta < -tolerance else "ok"
+            rows.append(
+                SliceRow(
+                    feature=feature,
+                    slice=label,
+                    rows=n,
+                    champion=champ,
+                    challenger=chal,
+                    delta=delta,
+                    verdict=verdict,
+                )
+            )
+    return rows
+
+
+def slice_reasons(rows: list[SliceRow], tolerance: float) -> list[str]:
+    """One rejection reason per regressed slice, naming it."""
+    return [
+        f"slice {r.feature}={r.slice} ({r.rows} rows) regressed by {-(r.delta or 0.0):.4f} > tolerance {tolerance:.4f}"
+        for r in rows
+        if r.verdict == "regressed"
+    ]
