@@ -151,6 +151,13 @@ class Training(_Strict):
     )
     update: Update | None = Field(default=None, description="Warm-start updates between full refits.")
 
+    @model_validator(mode="after")
+    def _update_needs_lightgbm(self) -> Training:
+        # init_model continues a LightGBM booster; sklearn estimators have no such warm start.
+        if self.update is not None and self.estimator.kind != "lightgbm":
+            raise ValueError("training.update needs training.estimator.kind lightgbm (warm-start updates)")
+        return self
+
 
 class Gate(_Strict):
     """Champion/challenger decision: floor, paired-bootstrap CI on the difference, latency budget."""

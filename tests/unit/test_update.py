@@ -49,3 +49,18 @@ def test_refit_after_k_and_on_drift() -> None:
     assert choose_mode(spec, tags, reason="drift") == "full"
     tags = lineage_tags("update", tags, "2")
     assert choose_mode(spec, tags) == "full"
+
+
+def test_update_with_sklearn_estimator_is_a_spec_error() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from evergreen.spec import Training
+
+    with pytest.raises(ValidationError, match="training.update needs"):
+        Training.model_validate(
+            {
+                "estimator": {"kind": "sklearn", "class_path": "sklearn.linear_model.LogisticRegression"},
+                "update": {},
+            }
+        )
