@@ -34,6 +34,7 @@ from tasks.audit import record_decision
 from tasks.data import ValidationFailed, pull_data, validate_training_set
 from tasks.promotion import promote_checked, recover, register_once
 from tasks.registry import champion_tags, check_cooldown, describe_lineage, log_candidate
+from tasks.retrain_failed import on_retrain_failed
 from tasks.spec import load_model_spec
 from tasks.training import Trained, gate_candidate, refit_if_passed, score_candidate, train_challenger
 
@@ -62,7 +63,7 @@ class RetrainOutcome(BaseModel):
     seconds: dict[str, float] = {}
 
 
-@flow(name="retrain", log_prints=False)
+@flow(name="retrain", log_prints=False, on_failure=[on_retrain_failed])
 def retrain(
     model: str,
     reason: Reason = "manual",
