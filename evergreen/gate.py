@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
@@ -34,6 +35,8 @@ class GateDecision(BaseModel):
     # Hold-out rows left out because the champion trained on them (a refit learns its own hold-out).
     n_excluded: int = 0
     insufficient_evidence: bool = False
+    # gate.slices table (evergreen.slices.SliceRow dumps); empty when no slices are configured.
+    slices: list[dict[str, Any]] = []
 
     @property
     def outcome(self) -> str:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
+from evergreen.gate import GateDecision
 from evergreen.metrics import metric_value
 from evergreen.spec import HIGHER_IS_BETTER
 
@@ -108,3 +109,15 @@ def slice_reasons(rows: list[SliceRow], tolerance: float) -> list[str]:
         for r in rows
         if r.verdict == "regressed"
     ]
+
+
+def with_slices(decision: GateDecision, rows: list[SliceRow], tolerance: float) -> GateDecision:
+    """Attach the slice table; a regressed slice turns a pass into a rejection naming that slice."""
+    reasons = slice_reasons(rows, tolerance)
+    return decision.model_copy(
+        update={
+            "slices": [r.model_dump() for r in rows],
+            "passed": decision.passed and not reasons,
+            "reasons": [*decision.reasons, *reasons],
+        }
+    )

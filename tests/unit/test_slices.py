@@ -45,3 +45,37 @@ def test_numeric_feature_uses_quantile_bins() -> None:
     assert len(rows) == NUMERIC_BINS
     assert sum(r.rows for r in rows) == len(frame)
     assert all(r.verdict == "ok" for r in rows)
+
+
+def test_with_slices_rejects_a_passed_decision_naming_the_slice() -> None:
+    from evergreen.gate import GateDecision
+    from evergreen.slices import with_slices
+
+    frame, y, good = _data()
+    bad = good.copy()
+    in_b = frame["city"].to_numpy() == "b"
+    bad[in_b] = np.random.default_rng(1).uniform(size=int(in_b.sum()))
+    rows = slice_table(frame, ["city"], y, bad, good, metric="roc_auc", tolerance=0.01, min_rows=50)
+    base = GateDecision(
+        passed=True,
+        reasons=[],
+        metric="roc_auc",
+        challenger=0.8,
+        champion=0.8,
+        champion_version="1",
+        floor=None,
+        diff_mean=0.0,
+        ci_low=0.0,
+        ci_high=0.0,
+        confidence=0.95,
+        tolerance=0.01,
+        require_superiority=False,
+        latency_p95_ms=None,
+        latency_budget_ms=None,
+        n_holdout=800,
+        n_resamples=10,
+    )
+    out = with_slices(base, rows, 0.01)
+    assert not out.passed
+    assert any("city=b" in r for r in out.reasons)
+    assert len(out.slices) == 2 and base.slices == []
