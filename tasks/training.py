@@ -11,10 +11,10 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from adapters import mlflow_registry
-from evergreen import gate, training
+from evergreen import gate, training, update
 from evergreen.metrics import metric_value
 from evergreen.settings import get_settings
-from evergreen.spec import TASK_METRICS, ModelSpec
+from evergreen.spec import TASK_METRICS, ModelSpec, Window
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,31 @@ def train_challenger(spec: ModelSpec, split: training.Split) -> Trained:
     """Fit on the training rows only, so the gate judges it on a hold-out it never saw."""
     pipeline, seconds = train_model.fn(spec, split.train, split.weights)
     return Trained(pipeline=pipeline, rows=split.train, seconds=seconds)
+
+
+@task(cache_policy=NO_CACHE)
+def train_update_or_full(
+    spec: ModelSpec, split: training.Split, reason: str = ""
+) -> tuple[Trained, dict[str, str]]:
+    """A warm-start update of the champion when training.update allows it, else a full fit; plus lineage tags.
+
+    Not yet called by flows/retrain.py (issue 11 part 2 is unfinished): the caller must add the tags to the version.
+    """
+    upd = spec.training.update
+    champ = mlflow_registry.get_champion(mlflow_registry.client(get_settings()), spec.name) if upd else None
+    mode = update.choose_mode(upd, champ.tags if champ else None, reason)
+    if mode == "full" or champ is None or upd is None:
+        return train_challenger.fn(spec, split), update.lineage_tags("full", None, None)
+    window = Window(kind="rolling", period=upd.window)
+    rows, _ = training.apply_window(split.train, window, spec.data.time_column)
+    champ_pipe = mlflow_registry.load_sklearn(champ.model_uri)
+    pipeline, seconds = update.update_fit(
+        champ_pipe, rows, training.labels(rows, spec), spec.feature_names, upd.trees
+    )
+    get_run_logger().info("updated v%s with %s trees on %s rows", champ.version, upd.trees, len(rows))
+    return Trained(pipeline=pipeline, rows=rows, seconds=seconds), update.lineage_tags(
+        "update", champ.tags, champ.version
+    )
 
 
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
