@@ -21,6 +21,7 @@ from evergreen.spec_triggers import (
     Schedule,
     Triggers,
     VolumeTrigger,
+    check_estimated,
 )
 from evergreen.spec_update import Update
 
@@ -263,6 +264,7 @@ class ModelSpec(_Strict):
             raise ValueError(
                 f"metric {self.metric!r} does not fit task {self.task!r} (use one of {list(allowed)})"
             )
+        check_estimated(self.task, self.triggers.estimated)
         d = self.data
         if self.task == "binary":
             if d.positive_label is None:

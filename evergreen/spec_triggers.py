@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from evergreen.spec_base import _check_duration, _Strict
 
@@ -60,23 +60,54 @@ class PerformanceTrigger(_Strict):
 
 
 class EstimatedPerformanceTrigger(_Strict):
-    """CBPE: the champion's calibrated scores estimate the metric on an unlabelled batch."""
+    """CBPE: the champion's calibrated scores estimate the metric on an unlabelled batch (docs/estimate.md).
+
+    Binary models (accuracy or roc_auc) and multiclass models (accuracy); not regression.
+    """
 
     enabled: bool = False
     priority: int = Field(
         default=1, ge=1, le=5, description="Retrain priority, 1 (most urgent) .. 5: work queue retrain-p<N>."
     )
-    metric: Literal["accuracy", "roc_auc"] = "accuracy"
+    metric: Literal["accuracy", "roc_auc"] = Field(
+        default="accuracy", description="The estimated metric (roc_auc: binary models only)."
+    )
     floor: float | None = Field(
-        default=None, description="Degraded when the estimate's upper bound is below."
+        default=None,
+        ge=0,
+        le=1,
+        description="Degraded when the estimate's upper (1 - alpha) bound is below this floor.",
     )
     max_drop: float | None = Field(
         default=None,
         ge=0,
-        description="Also degraded when the estimate is this far below the hold-out score.",
+        le=1,
+        description="Also degraded when the upper bound is more than this below the champion's hold-out metric.",
     )
     consecutive: int = Field(default=1, ge=1, description="K consecutive degraded estimates.")
-    alpha: float = Field(default=0.05, gt=0, lt=1, description="Significance of the estimate's bound.")
+    alpha: float = Field(
+        default=0.05, gt=0, lt=0.5, description="One-sided significance of the estimate's bound."
+    )
+
+    @model_validator(mode="after")
+    def _has_a_rule(self) -> EstimatedPerformanceTrigger:
+        if self.enabled and self.floor is None and self.max_drop is None:
+            raise ValueError("needs `floor` or `max_drop` when enabled")
+        return self
+
+
+def check_estimated(task: str, trig: EstimatedPerformanceTrigger) -> None:
+    """The estimate exists for classifiers only; ROC AUC for binary ones (raises ValueError naming the key)."""
+    if not trig.enabled:
+        return
+    if task == "regression":
+        raise ValueError(
+            "triggers.estimated: a label-free estimate needs class probabilities (not regression)"
+        )
+    if task != "binary" and trig.metric == "roc_auc":
+        raise ValueError(
+            f"triggers.estimated.metric roc_auc needs task 'binary' (task is {task!r}); use accuracy"
+        )
 
 
 class VolumeTrigger(_Strict):
