@@ -42,6 +42,8 @@ class Event(StrEnum):
 EVENT_PREFIX = "evergreen."
 # Triggers cannot compare payload numbers, so the volume verdict travels as a resource label.
 VOLUME_LABEL = "evergreen.volume-threshold-met"
+# ... and so does the estimated-performance verdict (triggers.estimated fired).
+ESTIMATE_LABEL = "evergreen.estimate-degraded"
 
 
 def resource_id(model: str) -> str:
@@ -137,6 +139,11 @@ def data_ingested(outcome: dict[str, Any], min_new_share: float) -> dict[str, An
 def volume_labels(met: bool) -> dict[str, str]:
     """Resource labels of `evergreen.data.ingested` (triggers match labels, not payload numbers)."""
     return {VOLUME_LABEL: str(met).lower()}
+
+
+def estimate_labels(degraded: bool) -> dict[str, str]:
+    """Resource labels of `evergreen.performance.estimated`: whether the estimated trigger fired."""
+    return {ESTIMATE_LABEL: str(degraded).lower()}
 
 
 LABELS_INGESTED_KEYS = ("source", "labels", "data_version", "data_rev", "labelled_rows", "unlabelled_rows")
