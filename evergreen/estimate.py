@@ -180,3 +180,15 @@ def estimate(
         method=method,
         n=n,
     )
+
+
+def calibration_artifacts(task: str, y: np.ndarray, scores: np.ndarray) -> dict[str, str]:
+    """The calibrator a new version stores beside its reference profile ({} for regression)."""
+    if task not in ESTIMABLE:
+        return {}
+    return {CALIBRATOR_ARTIFACT: fit_calibrator(task, y, scores).model_dump_json()}
+
+
+def calibrator_tags(task: str) -> dict[str, str]:
+    """The version tag naming the calibrator artifact (as `reference_profile` names the profile)."""
+    return {"calibrator": CALIBRATOR_ARTIFACT} if task in ESTIMABLE else {}

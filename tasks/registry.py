@@ -18,7 +18,7 @@ from prefect.runtime import flow_run
 
 from adapters import mlflow_registry as registry
 from adapters.dvc_registry import DataVersion, frame_md5
-from evergreen import gate, lineage, training
+from evergreen import estimate, gate, lineage, training
 from evergreen.drift import build_profile
 from evergreen.gate import GateDecision
 from evergreen.policy import Decision, cooldown_check
@@ -55,7 +55,7 @@ def describe_lineage(
 ) -> dict[str, str]:
     """The lineage tags of the version about to be registered (evergreen.lineage.build_lineage)."""
     bounds = training.Split(train=trained.rows, holdout=holdout, weights=None).bounds(spec.data.time_column)
-    return lineage.build_lineage(
+    tags = lineage.build_lineage(
         data=data,
         registry=get_settings().registry_path,
         bounds=bounds,
@@ -72,6 +72,7 @@ def describe_lineage(
         verdict=verdict,
         train_seconds=trained.seconds,
     )
+    return {**tags, **estimate.calibrator_tags(spec.task)}
 
 
 @task(cache_policy=NO_CACHE)
@@ -123,6 +124,8 @@ def log_candidate(
             "gate_report.json": verdict.model_dump_json(indent=2),
             "gate_report.md": gate.to_markdown(verdict, title=f"Gate report: {model} ({reason})"),
             lineage.REFERENCE_PROFILE: profile.model_dump_json(),
+            # CBPE: calibrated on the hold-out the challenger never saw (also used for a refit model)
+            **estimate.calibration_artifacts(spec.task, scored.y, scored.challenger),
             "spec.yaml": yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False),
             "gx_result.json": validation.model_dump_json(indent=2),
         },
