@@ -90,6 +90,7 @@ class MonitorOutcome(BaseModel):
     drift_detected: bool = False
     performance: PerformanceState | None = None
     performance_degraded: bool = False
+    estimate: dict[str, Any] | None = None  # the performance.estimated payload (triggers.estimated)
     events: dict[str, str] = {}
     detail: str = ""
 

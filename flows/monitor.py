@@ -21,6 +21,7 @@ from evergreen.artifacts import artifact_key
 from evergreen.events import Event
 from evergreen.monitoring import MonitorAssessment, MonitorOutcome, assess, markdown_summary
 from tasks.announce import emit_event, publish_markdown, publish_table
+from tasks.estimate import estimate_and_announce
 from tasks.monitoring import (
     champion_batch_scores,
     find_champion,
@@ -112,19 +113,25 @@ def monitor(model: str, batch: str | None = None, data_rev: str | None = None) -
 
     profile = load_profile(champ)
     scores = champion_batch_scores(spec, champ, rows.frame)
+    batch_key = f"{rows.data_version}|{frame_md5(rows.frame)}"
+    context = {**_context(rows), "champion_version": champ.version}
     result = assess(
         spec,
         profile,
         rows.frame,
         scores=scores,
         prior=streak_state(champ.tags),
-        batch_key=f"{rows.data_version}|{frame_md5(rows.frame)}",
-        context={**_context(rows), "champion_version": champ.version},
+        batch_key=batch_key,
+        context=context,
     )
     if result.streak_changed:
         value = result.performance.report.value if result.performance else None
         save_streak(model, champ.version, result.streak, value)
     out = _announce(model, champ.version, rows, result)
+    # label-free CBPE estimate (triggers.estimated): on every batch, labelled or not
+    estimated = estimate_and_announce(spec, champ, scores, batch_key=batch_key, context=context)
+    if estimated is not None:
+        out.estimate, out.events[Event.PERFORMANCE_ESTIMATED.value] = estimated
     get_run_logger().info(
         "monitor %s v%s: drift %s, performance %s; events %s",
         model,
