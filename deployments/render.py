@@ -7,7 +7,7 @@ adding models/<name>.yaml and re-rendering.
 Per model (`<name>` below):
 
 - ``retrain/<name>``: the spec's ``schedule:`` as a cron (``reason=schedule``), and one automation per
-  enabled trigger in ``triggers:`` (drift, performance, volume). Each matches only events on the
+  enabled trigger in ``triggers:`` (drift, performance, volume, estimated). Each matches only events on the
   model's resource ``evergreen.model.<name>``, deduplicates per resource (``for_each``) within
   `RETRAIN_WITHIN` seconds, and passes the event id on as ``trigger_event_id``.
 - Retrain priorities (1 = most urgent ... 5): each trigger and the schedule carry a ``priority`` in the
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import yaml
 
-from evergreen.events import VOLUME_LABEL, Event, resource_id
+from evergreen.events import ESTIMATE_LABEL, VOLUME_LABEL, Event, resource_id
 from evergreen.spec import ModelSpec, Schedule, SpecError, load_spec
 
 PROJECT_NAME = "evergreen"
@@ -49,7 +49,7 @@ ENTRYPOINTS = {
     "ingest": "flows/ingest.py:ingest",
 }
 PRIORITIES = (1, 2, 3, 4, 5)  # 1 = most urgent
-RETRAIN_REASONS = ("drift", "performance", "volume")
+RETRAIN_REASONS = ("drift", "performance", "volume", "estimated")
 # Event templates Prefect fills in when an automation starts a run
 EVENT_MODEL = "{{ event.resource.name }}"
 EVENT_ID = "{{ event.id | string }}"
@@ -147,13 +147,15 @@ def _retrain_trigger(spec: ModelSpec, reason: str, expect: Event, comment: str =
     match: dict[str, object] = {"prefect.resource.id": resource_id(spec.name)}
     if reason == "volume":
         match[VOLUME_LABEL] = "true"
+    if reason == "estimated":
+        match[ESTIMATE_LABEL] = "true"
     params = {"model": EVENT_MODEL, "reason": reason, "trigger_event_id": EVENT_ID}
     name = f"{spec.name}-retrain-on-{reason}"
     return _trigger(name, match, expect, params, within=RETRAIN_WITHIN, for_each=True, comment=comment)
 
 
 def _retrain_triggers(spec: ModelSpec, priority: int) -> list[list[str]]:
-    """One automation per enabled trigger of the spec at `priority`, in the order drift, performance, volume."""
+    """One automation per enabled trigger of the spec at `priority`: drift, performance, volume, estimated."""
     mine = {r for r, p in retrain_priorities(spec).items() if p == priority}
     out = []
     if "drift" in mine:
@@ -165,6 +167,9 @@ def _retrain_triggers(spec: ModelSpec, priority: int) -> list[list[str]]:
             "ingest sets this label when new rows since the champion's data >= triggers.volume.min_new_share"
         )
         out.append(_retrain_trigger(spec, "volume", Event.DATA_INGESTED, note))
+    if "estimated" in mine:
+        note = "the monitor sets this label when triggers.estimated fired (CBPE estimate significantly low)"
+        out.append(_retrain_trigger(spec, "estimated", Event.PERFORMANCE_ESTIMATED, note))
     return out
 
 

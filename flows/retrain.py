@@ -40,7 +40,7 @@ from tasks.training import Trained, gate_candidate, refit_if_passed, score_candi
 
 __all__ = ["Reason", "RetrainOutcome", "ValidationFailed", "retrain"]
 
-Reason = Literal["manual", "schedule", "drift", "performance", "volume", "backfill"]
+Reason = Literal["manual", "schedule", "drift", "performance", "volume", "estimated", "backfill"]
 
 
 class RetrainOutcome(BaseModel):

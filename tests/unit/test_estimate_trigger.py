@@ -59,3 +59,23 @@ def test_payload_and_label():
     assert p["lower"] <= p["estimate"] <= p["upper"] and p["degraded"] is v.degraded
     assert estimate_labels(True) == {ESTIMATE_LABEL: "true"}
     assert ESTIMATE_LABEL == "evergreen.estimate-degraded"
+
+
+def test_an_enabled_estimated_trigger_renders_an_automation_on_the_degraded_label():
+    """deployments/render.py: expect performance.estimated, match the label, reason `estimated`, own priority."""
+    import yaml
+
+    from deployments import render_prefect_yaml
+    from evergreen.spec import parse_spec
+    from tests.support.builders import elec2_spec_dict
+
+    raw = elec2_spec_dict()
+    raw["triggers"]["estimated"] = {"enabled": True, "floor": 0.7, "priority": 2}
+    doc = yaml.safe_load(render_prefect_yaml([parse_spec(raw)]))
+    (dep,) = [d for d in doc["deployments"] if d["name"] == "elec2-p2"]
+    (auto,) = dep["triggers"]
+    assert auto["name"] == "elec2-retrain-on-estimated"
+    assert auto["expect"] == ["evergreen.performance.estimated"]
+    assert auto["match"] == {"prefect.resource.id": "evergreen.model.elec2", ESTIMATE_LABEL: "true"}
+    assert auto["parameters"]["reason"] == "estimated"
+    assert dep["work_pool"]["work_queue_name"] == "retrain-p2"
