@@ -70,6 +70,10 @@ class ReplayCache:
                 self.counts[kind] = self.counts.get(kind, 0) + 1
             return value
 
+    def memo(self, key: Any, kind: str, compute: Callable[[], Any]) -> Any:
+        """Compute once per key (thread-safe), timed under `kind`: for work other modules add to a replay."""
+        return self._get(key, kind, compute)
+
     def stats(self) -> dict[str, Any]:
         """compute_seconds and compute_calls for a BacktestReport."""
         with self._lock:

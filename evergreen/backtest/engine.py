@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evergreen.backtest import estimates
 from evergreen.backtest.cache import Fitted, ReplayCache
 from evergreen.backtest.labels import labelled_end, performance_batch
 from evergreen.backtest.policies import Policy
@@ -52,6 +53,7 @@ class _State:
     last_promotion: pd.Timestamp | None = None
     since: int = 0  # scored batches since the last retrain decision
     perf_history: list[PerformanceReport] = field(default_factory=list)
+    est_streak: int = 0  # consecutive degraded estimates (trigger.estimated)
 
 
 @dataclass
@@ -62,6 +64,7 @@ class _Signals:
     drift_score: float | None = None
     drifted: bool | None = None
     degraded: bool | None = None
+    estimate: dict[str, Any] = field(default_factory=dict)
 
 
 def _evaluate_rules(rp: ResolvedPolicy, cache: ReplayCache, state: _State, i: int) -> _Signals:
@@ -92,6 +95,13 @@ def _evaluate_rules(rp: ResolvedPolicy, cache: ReplayCache, state: _State, i: in
         out.rules.append(volume_check(hi - data_end, champ.train_rows, rp.volume.min_new_share))
     if rp.schedule is not None:
         out.rules.append(schedule_check(state.since, rp.schedule))
+    if rp.estimated is not None:  # label-free: batch i itself, whatever the label delay
+        perf_fired = out.degraded is not None and out.rules[0].retrain  # the performance rule comes first
+        est, state.est_streak, out.estimate = estimates.evaluate(
+            cache, spec, rp.estimated, state.champ, i, prior=state.est_streak,
+            label_delay=delay, performance_fired=perf_fired,
+        )  # fmt: skip
+        out.rules += [est] if est is not None else []
     return out
 
 
@@ -176,6 +186,7 @@ def _replay_batch(rp: ResolvedPolicy, cache: ReplayCache, state: _State, i: int)
         "drift_score": signals.drift_score,
         "drifted": signals.drifted,
         "degraded": signals.degraded,
+        **signals.estimate,
     }
     if decision.retrain:
         state.since = 0
@@ -186,6 +197,7 @@ def _replay_batch(rp: ResolvedPolicy, cache: ReplayCache, state: _State, i: int)
             state.champ, state.champ_batch = new, i
             state.last_promotion = now
             state.perf_history = []
+            state.est_streak = 0
             rec["promoted"] = True
     return BatchRecord(**rec)
 
@@ -211,6 +223,7 @@ def _result(rp: ResolvedPolicy, replay: Replay, records: list[BatchRecord], seco
         detection_delays=delays,
         mean_detection_delay=float(np.mean(found)) if found else None,
         seconds=seconds,
+        **estimates.summary(records, rp.estimated),
     )
 
 

@@ -8,7 +8,15 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from evergreen.spec import DriftTrigger, Gate, PerformanceTrigger, VolumeTrigger, Window, _check_duration
+from evergreen.spec import (
+    DriftTrigger,
+    EstimatedPerformanceTrigger,
+    Gate,
+    PerformanceTrigger,
+    VolumeTrigger,
+    Window,
+    _check_duration,
+)
 
 
 class PolicyError(ValueError):
@@ -37,6 +45,10 @@ class PolicyTrigger(_Strict):
     drift: DriftTrigger | None = None
     performance: PerformanceTrigger | None = None
     volume: VolumeTrigger | None = None
+    estimated: EstimatedPerformanceTrigger | None = Field(
+        default=None,
+        description="The label-free CBPE estimate (triggers.estimated; evergreen.backtest.estimates).",
+    )
     cooldown: str | None = Field(default=None, description="Default: the spec's triggers.cooldown.")
 
     _dur = field_validator("cooldown")(classmethod(lambda cls, v: _check_duration(v)))

@@ -8,7 +8,15 @@ from typing import Any
 from pydantic import BaseModel
 
 from evergreen.backtest.policies import Policy, PolicyError
-from evergreen.spec import DriftTrigger, ModelSpec, PerformanceTrigger, SpecError, VolumeTrigger
+from evergreen.spec import (
+    DriftTrigger,
+    EstimatedPerformanceTrigger,
+    ModelSpec,
+    PerformanceTrigger,
+    SpecError,
+    VolumeTrigger,
+    check_estimated,
+)
 
 
 @dataclass(frozen=True)
@@ -23,6 +31,7 @@ class ResolvedPolicy:
     performance_floor: float | None
     volume: VolumeTrigger | None
     cooldown: str | None
+    estimated: EstimatedPerformanceTrigger | None = None
 
     @property
     def name(self) -> str:
@@ -52,6 +61,13 @@ class ResolvedPolicy:
             parts.append(f"volume(+{self.volume.min_new_share:.0%})")
         if self.schedule:
             parts.append(f"schedule(every {self.schedule})")
+        if self.estimated:
+            e = self.estimated
+            bits = [
+                f"upper<{e.floor}" if e.floor is not None else "",
+                f"drop>{e.max_drop}" if e.max_drop else "",
+            ]
+            parts.append(f"estimated({e.metric} {' or '.join(b for b in bits if b)} x{e.consecutive})")
         if parts and self.cooldown and "cooldown" in self.policy.trigger.model_fields_set:
             parts.append(f"cooldown {self.cooldown}")
         return " | ".join(parts) or "never"
@@ -95,6 +111,15 @@ def resolve_policy(policy: Policy, spec: ModelSpec) -> ResolvedPolicy:
     drift = pick(st.drift, t.drift)
     perf = pick(st.performance, t.performance)
     volume = pick(st.volume, t.volume)
+    try:  # off by default in specs, so a policy that names the rule turns it on unless it says otherwise
+        given = t.estimated
+        if given is not None and "enabled" not in given.model_fields_set:
+            given = given.model_copy(update={"enabled": True})
+        estimated = pick(st.estimated, given)
+        if estimated is not None:
+            check_estimated(spec.task, estimated)
+    except ValueError as exc:
+        raise PolicyError(f"policy {policy.name!r}: trigger.estimated: {exc}") from None
     floor = None
     if perf is not None:
         floor = perf.floor if perf.floor is not None else spec.gate.floor
@@ -112,4 +137,5 @@ def resolve_policy(policy: Policy, spec: ModelSpec) -> ResolvedPolicy:
         performance_floor=floor,
         volume=volume,
         cooldown=cooldown,
+        estimated=estimated,
     )

@@ -31,6 +31,14 @@ class BatchRecord(BaseModel):
     gate_passed: bool | None = None
     gate_ci_low: float | None = None
     train_seconds: float = 0.0
+    # the label-free estimate (policies with trigger.estimated; evergreen.backtest.estimates)
+    estimate: float | None = None
+    estimate_low: float | None = None
+    estimate_high: float | None = None
+    estimate_realised: float | None = None
+    estimated_degraded: bool | None = None
+    estimate_fired: bool = False
+    estimate_early: bool = False
 
 
 class PolicyResult(BaseModel):
@@ -56,6 +64,16 @@ class PolicyResult(BaseModel):
     rank: int | None = None
     pareto: bool = False
     seconds: float = Field(default=0.0, description="Wall seconds of this policy's replay.")
+    estimate_metric: str | None = None
+    estimate_mae: float | None = Field(
+        default=None, description="Mean |CBPE estimate - realised metric| over the scored batches."
+    )
+    estimate_bias: float | None = None
+    estimate_batches: int = 0
+    estimate_fired: list[int] = Field(default_factory=list)
+    estimate_early: list[int] = Field(
+        default_factory=list, description="Fired on a real degradation whose labels were not in yet."
+    )
 
     def per_batch(self, key: str) -> list[Any]:
         return [getattr(b, key) for b in self.batches]

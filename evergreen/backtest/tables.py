@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from evergreen.backtest import estimates
 from evergreen.backtest.results import BacktestReport
 from evergreen.spec import HIGHER_IS_BETTER
 
@@ -109,6 +110,7 @@ def to_markdown(report: BacktestReport) -> str:
             f"\nDetection delay: batches from each marked drift ({', '.join(map(str, report.marked_drifts))}) "
             "to the first retrain decided at or after it."
         )
+    tail += estimates.markdown(report.policies)
     tail.append(
         "\nTrain seconds are CPU seconds of the retrain fits. The gate is `evergreen.gate.decide` on the "
         "spec's hold-out without the latency check."
