@@ -90,6 +90,8 @@ def _print_table(result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from evergreen.backtest.estimates import text_lines as estimate_lines
+
     metric = result["metric"]
     table = Table(
         title=f"Policy backtest: {result['model']} ({result['scored_batches']} {result['batching']}, "
@@ -142,6 +144,8 @@ def _print_table(result: dict[str, Any]) -> None:
             f"{f(cost['accuracy_cost'], '+.4f')} accuracy",
             highlight=False,
         )
+    for line in estimate_lines(result.get("policies", [])):  # policies with trigger.estimated
+        console.print(line, highlight=False)
     for kind, path in result.get("files", {}).items():
         console.print(f"{kind}: {path}", highlight=False)
 

@@ -15,7 +15,7 @@ ungated or refit champion the twin is fitted once, through the shared cache).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -134,3 +134,17 @@ def _f(v: float | None, spec: str = ".4f") -> str:
 
 def _list(batches: list[int]) -> str:
     return ", ".join(map(str, batches)) or "-"
+
+
+def text_lines(policies: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The CLI's lines (from the JSON result): one per policy with an estimated trigger."""
+    out = []
+    for p in policies:
+        if not p.get("estimate_batches"):
+            continue
+        out.append(
+            f"estimate ({p['estimate_metric']}): {p['name']} MAE {_f(p['estimate_mae'])} vs the realised metric "
+            f"over {p['estimate_batches']} batches (bias {_f(p['estimate_bias'], '+.4f')}); fired at "
+            f"[{_list(p['estimate_fired'])}], early (labels not in yet) at [{_list(p['estimate_early'])}]"
+        )
+    return out

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from evergreen import backtest as bt
+from evergreen.backtest.estimates import text_lines
 from evergreen.spec import ModelSpec, parse_spec
 from tests.unit.backtest_synth import SYNTH_SPEC, policies
 
@@ -61,6 +62,11 @@ def test_the_estimate_fires_at_arrival_labels_only_delay_batches_later(spec, str
     assert drift_batch.retrain and drift_batch.reason == "estimated" and drift_batch.estimate_fired
     assert drift_batch.estimate_realised is not None and drift_batch.estimate_realised < 0.8  # a real drop
     assert DRIFT in e.estimate_early and e.estimate_metric == "roc_auc"
+    (line,) = text_lines([x.model_dump(mode="json") for x in report.policies])  # the CLI's line
+    assert (
+        line.startswith("estimate (roc_auc): estimated MAE ")
+        and f"early (labels not in yet) at [{DRIFT}" in line
+    )
     assert p.estimate_batches == 0 and p.estimate_mae is None and p.batches[0].estimate is None
     assert "Label-free estimate" in bt.to_markdown(report) and "| estimated | roc_auc |" in bt.to_markdown(
         report
