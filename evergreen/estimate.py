@@ -68,14 +68,13 @@ class Estimate(BaseModel):
     """The estimated metric of one unlabelled batch, with a two-sided (1 - 2 alpha) interval."""
 
     metric: str
+    n: int
+    method: str = Field(description="'bernoulli-normal' (accuracy) or 'label-simulation' (roc_auc).")
+    # the interval: two-sided (1 - 2 alpha), so each end is a one-sided (1 - alpha) bound
     value: float | None = Field(description="Expected metric (None where undefined, e.g. AUC of one class).")
     low: float | None
     high: float | None
-    confidence: float = Field(
-        description="Two-sided level of [low, high]; each end a one-sided 1 - alpha bound."
-    )
-    method: str = Field(description="'bernoulli-normal' (accuracy) or 'label-simulation' (roc_auc).")
-    n: int
+    confidence: float
 
 
 def _isotonic(y: np.ndarray, s: np.ndarray) -> tuple[list[float], list[float]]:

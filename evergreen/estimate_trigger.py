@@ -95,20 +95,11 @@ def step(
 def payload(verdict: EstimateVerdict, context: dict[str, Any]) -> dict[str, Any]:
     """`evergreen.performance.estimated`: the estimate, its bound, the hold-out reference and the verdict."""
     e = verdict.estimate
+    names = {"value": "estimate", "low": "lower", "high": "upper"}  # the payload's names for the interval
+    fields = ("reference", "floor", "max_drop", "batch_degraded", "streak", "required", "degraded")
     return {
         **context,
-        "metric": e.metric,
-        "estimate": e.value,
-        "lower": e.low,
-        "upper": e.high,
-        "confidence": e.confidence,
-        "method": e.method,
-        "reference": verdict.reference,
-        "floor": verdict.floor,
-        "max_drop": verdict.max_drop,
-        "batch_degraded": verdict.batch_degraded,
-        "streak": verdict.streak,
-        "required": verdict.required,
-        "degraded": verdict.degraded,
+        **{names.get(k, k): v for k, v in e.model_dump(exclude={"n"}).items()},
+        **verdict.model_dump(include=set(fields)),
         "summary": "; ".join(verdict.reasons),
     }

@@ -45,17 +45,12 @@ def load_calibrator(champ: model_registry.Champion) -> Calibrator | None:
 def save_estimate_streak(model: str, version: str, verdict: EstimateVerdict) -> None:
     """Store the run of degraded estimates on the champion's version (idempotent tags)."""
     value = verdict.estimate.value
-    model_registry.tag_version(
-        get_settings(),
-        model,
-        version,
-        {
-            STREAK_TAG: str(verdict.streak),
-            LAST_BATCH_TAG: verdict.last_batch,
-            LAST_VALUE_TAG: "" if value is None else f"{value:.6f}",
-            UPDATED_TAG: datetime.now(UTC).isoformat(),
-        },
-    )
+    tags = dict.fromkeys((STREAK_TAG, LAST_BATCH_TAG, LAST_VALUE_TAG, UPDATED_TAG), "")
+    tags.update({STREAK_TAG: str(verdict.streak), LAST_BATCH_TAG: verdict.last_batch})
+    if value is not None:
+        tags[LAST_VALUE_TAG] = f"{value:.6f}"
+    tags[UPDATED_TAG] = datetime.now(UTC).isoformat()
+    model_registry.tag_version(get_settings(), model, version, tags)
 
 
 def estimate_and_announce(
