@@ -70,4 +70,11 @@ def monitor(
         )
     else:
         typer.echo("performance: no labelled rows")
+    est = result.get("estimate")  # triggers.estimated: the label-free CBPE estimate
+    if est:
+        v, lo, hi = ("-" if x is None else f"{x:.4f}" for x in (est["estimate"], est["lower"], est["upper"]))
+        typer.echo(
+            f"estimated {est['metric']} {v} [{lo}, {hi}] without labels: degraded "
+            f"estimates in a row {est['streak']}/{est['required']} -> {'DEGRADED' if est['degraded'] else 'ok'}"
+        )
     typer.echo(f"events: {', '.join(result['events'])}")

@@ -4,7 +4,8 @@ find champion -> load profile -> select rows -> score -> assess -> persist strea
 
 Always emits `evergreen.drift.measured`; emits `evergreen.drift.detected` and/or
 `evergreen.performance.degraded` when the spec's triggers say so (evergreen.monitoring.assess, the
-same rules the backtester replays). The retrain deployment's triggers (prefect.yaml) turn those into
+same rules the backtester replays); with `triggers.estimated`, `evergreen.performance.estimated` on every
+batch (tasks/estimate.py). The retrain deployment's triggers (prefect.yaml) turn those into
 retrain runs. docs/events.md lists every payload field.
 """
 
