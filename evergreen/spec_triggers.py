@@ -10,12 +10,25 @@ from evergreen.spec_base import _check_duration, _Strict
 
 
 class MultivariateDrift(_Strict):
-    """A domain classifier (reference sample vs batch): finds joint changes per-feature tests cannot see."""
+    """A domain classifier (reference sample vs batch): finds joint changes per-feature tests cannot see.
+
+    docs/drift.md ("Multivariate drift"): out-of-fold ROC AUC of reference (0) vs batch (1), per-fold
+    Mann-Whitney p-values combined by Bonferroni. Significant: p < alpha and AUC >= min_auc.
+    """
 
     enabled: bool = False
     alpha: float = Field(default=0.01, gt=0, lt=1, description="Significance of the AUC above 0.5.")
+    min_auc: float = Field(
+        default=0.55,
+        ge=0.5,
+        lt=1,
+        description="Effect size: the out-of-fold AUC must also reach this (large batches make tiny AUCs significant).",
+    )
     reference_rows: int = Field(
-        default=2000, ge=100, le=100_000, description="Reference sample stored with each version."
+        default=2000,
+        ge=100,
+        le=100_000,
+        description="Reference sample stored with each version: at most this many training rows, time-stratified.",
     )
 
 

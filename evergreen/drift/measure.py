@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from evergreen.drift.binning import bin_batch, merge_groups
+from evergreen.drift.impact import rank_impact
 from evergreen.drift.profile import (
     SCORE_BINS,
     CategoricalProfile,
@@ -23,6 +24,7 @@ from evergreen.drift.profile import (
 )
 from evergreen.drift.report import DriftReport, FeatureDrift, feature_verdict, resolve_statistic
 from evergreen.drift.statistics import cdf_distances, chi2_homogeneity, js_distance, ks_pvalue, psi
+from evergreen.drift.verdict import dataset_verdict, multivariate_check
 from evergreen.spec import DriftTrigger, Feature
 
 log = logging.getLogger(__name__)
@@ -153,11 +155,15 @@ def measure_drift(
     features: Sequence[Feature] | None = None,
     scores: np.ndarray | None = None,
     alpha: float | None = None,
+    reference: pd.DataFrame | None = None,
 ) -> DriftReport:
     """Drift of every profiled feature (and of the model's scores, if given) in one batch.
 
     `features` (the spec's) supply per-feature thresholds and the `critical` flag. `cfg.enabled` is
     not consulted: drift is always measured; `alpha` defaults to `cfg.alpha`; whether it triggers a retrain is the policy's call.
+    `reference` is the version's reference sample (evergreen.drift.multivariate), used when
+    `cfg.multivariate.enabled`; the profile's `importance` ranks features by impact and, with
+    `cfg.weighting: importance`, weights the share (evergreen.drift.verdict has the rule).
     """
     alpha = cfg.alpha if alpha is None else alpha
     by_name = {f.name: f for f in features or []}
@@ -204,26 +210,17 @@ def measure_drift(
         )
 
     measured = [f for f in report_features.values() if f.n > 0]
-    drifted = [f.name for f in measured if f.drifted]
-    critical = [f.name for f in measured if f.drifted and f.critical]
-    share = len(drifted) / len(measured) if measured else 0.0
     psis = [f.psi for f in measured if f.psi is not None]
-    reasons: list[str] = []
-    if not flaggable:
-        reasons.append(f"batch of {n_rows} rows is below min_rows={cfg.min_rows}: measured, not flagged")
-    if measured and share >= cfg.share and drifted:
-        reasons.append(f"{len(drifted)}/{len(measured)} features drifted (share {share:.2f} >= {cfg.share})")
-    if critical:
-        reasons.append(f"critical features drifted: {critical}")
-    dataset_drift = bool(drifted) and (share >= cfg.share or bool(critical))
-    if not dataset_drift and flaggable:
-        reasons.append(f"no dataset drift: {len(drifted)}/{len(measured)} features drifted")
+    multivariate, note = multivariate_check(cfg, reference, batch, profile.features)
+    verdict = dataset_verdict(
+        report_features, cfg, n_rows=n_rows, importance=profile.importance, multivariate=multivariate
+    )
     return DriftReport(
-        dataset_drift=dataset_drift,
-        drift_share=share,
+        dataset_drift=verdict.dataset_drift,
+        drift_share=verdict.share,
         drift_score=max(psis) if psis else None,
-        drifted_features=drifted,
-        critical_drifted=critical,
+        drifted_features=verdict.drifted,
+        critical_drifted=verdict.critical,
         features=report_features,
         score=score,
         n_rows=n_rows,
@@ -233,5 +230,9 @@ def measure_drift(
         share=cfg.share,
         min_rows=cfg.min_rows,
         alpha=alpha,
-        reasons=reasons,
+        reasons=[*verdict.reasons, *([note] if note else [])],
+        weighting=cfg.weighting,
+        weighted_share=verdict.weighted,
+        impact=rank_impact(report_features, profile.importance) if profile.importance else [],
+        multivariate=multivariate,
     )

@@ -65,6 +65,10 @@ class ReferenceProfile(BaseModel):
     )
     n_classes: int | None = Field(default=None, description="multiclass: the number of classes.")
     metrics: dict[str, float] = Field(default_factory=dict, description="Hold-out metrics of the model.")
+    importance: dict[str, float] = Field(
+        default_factory=dict,
+        description="The model's normalised feature importance (evergreen.drift.impact); {}: unknown.",
+    )
 
     @property
     def features(self) -> list[str]:
@@ -179,10 +183,12 @@ def build_profile(
     scores: np.ndarray | None = None,
     metrics: dict[str, float] | None = None,
     task: str = "binary",
+    importance: dict[str, float] | None = None,
 ) -> ReferenceProfile:
     """Summarise a training frame (and the model's scores on it) into a reference profile.
 
     `task` says what `labels` and `scores` are (evergreen.training.labels / predict_scores forms).
+    `importance`: the model's feature importance (evergreen.drift.impact.feature_importance).
     """
     if bins < 2:
         raise ValueError("bins must be at least 2")
@@ -226,4 +232,5 @@ def build_profile(
         score_range=score_range,
         n_classes=n_classes,
         metrics={k: float(v) for k, v in (metrics or {}).items()},
+        importance=dict(importance or {}),
     )

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from evergreen.drift.impact import FeatureImpact
+from evergreen.drift.multivariate import MultivariateResult
 from evergreen.spec import DriftTrigger, Feature
 
 DEFAULT_ALPHA = 0.01
@@ -68,6 +70,16 @@ class DriftReport(BaseModel):
     min_rows: int
     alpha: float
     reasons: list[str] = Field(default_factory=list)
+    weighting: Literal["none", "importance"] = "none"
+    weighted_share: float | None = Field(
+        default=None, description="Champion importance of the drifted features (None: none stored)."
+    )
+    impact: list[FeatureImpact] = Field(
+        default_factory=list, description="Measured features by importance x effect size, largest first."
+    )
+    multivariate: MultivariateResult | None = Field(
+        default=None, description="The domain classifier (triggers.drift.multivariate.enabled)."
+    )
 
     def to_rows(self) -> list[dict[str, Any]]:
         """One flat dict per feature (and the score, if measured): a table artifact."""
@@ -91,7 +103,13 @@ class DriftReport(BaseModel):
             "unseen",
         ]
         items = [*self.features.values(), *([self.score] if self.score is not None else [])]
-        return [{c: getattr(f, c) for c in cols} for f in items]
+        impact = {i.name: i for i in self.impact}
+        rows = [{c: getattr(f, c) for c in cols} for f in items]
+        for row in rows:
+            ranked = impact.get(row["name"])
+            row["importance"] = ranked.importance if ranked else None
+            row["impact"] = ranked.impact if ranked else None
+        return rows
 
     @property
     def summary(self) -> str:
