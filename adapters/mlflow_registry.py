@@ -126,11 +126,11 @@ def log_run(
     example: pd.DataFrame,
     params: dict[str, Any],
     metrics: dict[str, float | None],
-    artifacts: dict[str, str],
+    artifacts: dict[str, str | bytes],
     run_name: str,
     tags: dict[str, str],
 ) -> LoggedRun:
-    """One MLflow run: params, metrics, the sklearn pipeline (signature + input example) and text artifacts.
+    """One MLflow run: params, metrics, the sklearn pipeline (signature + input example) and artifacts (text or bytes).
 
     The model's pyfunc predicts the natural output (adapters/evergreen_pyfunc.py): a DataFrame of
     probabilities with one column per class label, or a value per row for regression.
@@ -162,7 +162,7 @@ def log_run(
         with tempfile.TemporaryDirectory() as tmp:
             for fname, text in artifacts.items():
                 path = Path(tmp) / fname
-                path.write_text(text)
+                path.write_bytes(text) if isinstance(text, bytes) else path.write_text(text)
                 mlflow.log_artifact(str(path))
         return LoggedRun(run_id=run.info.run_id, model_uri=info.model_uri, experiment_id=exp.experiment_id)
 
@@ -303,3 +303,13 @@ def load_artifact_text(settings: Settings, run_id: str, path: str) -> str:
 
     client(settings)
     return mlflow.artifacts.load_text(f"runs:/{run_id}/{path}")
+
+
+def load_artifact_bytes(settings: Settings, run_id: str, path: str) -> bytes:
+    """A binary artifact of a run (e.g. reference_sample.parquet), via a temporary download."""
+    import mlflow
+
+    client(settings)
+    with tempfile.TemporaryDirectory() as tmp:
+        local = mlflow.artifacts.download_artifacts(f"runs:/{run_id}/{path}", dst_path=tmp)
+        return Path(local).read_bytes()

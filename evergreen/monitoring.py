@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from evergreen import training
 from evergreen.drift import DriftReport, ReferenceProfile, measure_drift
+from evergreen.drift.impact import TOP_IMPACT
 from evergreen.events import Event
 from evergreen.performance import (
     PerformanceDecision,
@@ -148,14 +149,18 @@ def assess(
     prior: StreakState,
     batch_key: str,
     context: Mapping[str, Any],
+    reference: pd.DataFrame | None = None,
 ) -> MonitorAssessment:
     """Drift and (where labels and scores exist) performance of one batch, with the event payloads.
 
     `context` (source, data_version, n_rows, champion_version, ...) goes into every payload.
+    `reference` is the champion's reference sample (the multivariate drift detector's; None: not run).
     """
     # The prediction's own drift: probabilities, predicted classes or scaled predictions (the profile's kind).
     points = None if scores is None else profile.score_points(scores)
-    report = measure_drift(profile, frame, spec.triggers.drift, features=spec.features, scores=points)
+    report = measure_drift(
+        profile, frame, spec.triggers.drift, features=spec.features, scores=points, reference=reference
+    )
     ddec = drift_decision(report, spec.triggers.drift)
     target = spec.data.target
     mask = frame[target].notna().to_numpy() if target in frame.columns else np.zeros(len(frame), bool)
@@ -219,6 +224,7 @@ def drift_numbers(report: DriftReport, *, only_drifted: bool) -> dict[str, Any]:
         "below_min_rows": report.below_min_rows,
         "features": feats,
         "summary": report.summary,
+        **drift_explained(report, only_drifted=only_drifted),
     }
     if report.score is not None:
         out["score_drift"] = {
@@ -229,6 +235,17 @@ def drift_numbers(report: DriftReport, *, only_drifted: bool) -> dict[str, Any]:
             "reference_mean": report.score.reference_mean,
         }
     return out
+
+
+def drift_explained(report: DriftReport, *, only_drifted: bool) -> dict[str, Any]:
+    """Impact ranking, importance-weighted share and the multivariate verdict (docs/drift.md)."""
+    ranked = [i for i in report.impact if i.drifted or not only_drifted][:TOP_IMPACT]
+    return {
+        "weighting": report.weighting,
+        "weighted_share": report.weighted_share,
+        "impact": [i.model_dump() for i in ranked],
+        "multivariate": None if report.multivariate is None else report.multivariate.model_dump(),
+    }
 
 
 def performance_numbers(state: PerformanceState) -> dict[str, Any]:
@@ -273,6 +290,22 @@ def event_payloads(
     return out
 
 
+def drift_lines(d: DriftReport) -> list[str]:
+    """Markdown lines for the multivariate verdict and the features with the largest impact."""
+    lines = []
+    if d.multivariate is not None:
+        m = d.multivariate
+        top = ", ".join(f"{n} {g:.2f}" for n, g in m.top_features)
+        lines.append(
+            f"- multivariate: AUC {m.auc:.3f}, p {m.p_value:.2g} -> "
+            f"**{'SIGNIFICANT' if m.significant else 'not significant'}**; separating features: {top or '-'}"
+        )
+    if d.impact:
+        top = ", ".join(f"{i.name} {i.impact:.3g}{' (drifted)' if i.drifted else ''}" for i in d.impact[:5])
+        lines.append(f"- impact (importance x effect): {top}")
+    return lines
+
+
 def markdown_summary(out: MonitorOutcome) -> str:
     """The monitor's Prefect artifact: one short markdown page."""
     lines = [
@@ -287,6 +320,7 @@ def markdown_summary(out: MonitorOutcome) -> str:
             f"- drift: **{'DETECTED' if out.drift_detected else 'none'}**; score {d.drift_score}, "
             f"share {d.drift_share:.2f}, drifted {d.drifted_features or '[]'}; {d.summary}"
         )
+        lines += drift_lines(d)
     if out.performance is not None:
         p = out.performance
         lines.append(

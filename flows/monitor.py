@@ -22,6 +22,7 @@ from evergreen.artifacts import artifact_key
 from evergreen.events import Event
 from evergreen.monitoring import MonitorAssessment, MonitorOutcome, assess, markdown_summary
 from tasks.announce import emit_event, publish_markdown, publish_table
+from tasks.drift import load_reference_sample
 from tasks.estimate import estimate_and_announce
 from tasks.monitoring import (
     champion_batch_scores,
@@ -124,6 +125,7 @@ def monitor(model: str, batch: str | None = None, data_rev: str | None = None) -
         prior=streak_state(champ.tags),
         batch_key=batch_key,
         context=context,
+        reference=load_reference_sample(spec, champ),  # multivariate drift (None unless enabled)
     )
     if result.streak_changed:
         value = result.performance.report.value if result.performance else None

@@ -19,7 +19,8 @@ from prefect.runtime import flow_run
 from adapters import mlflow_registry as registry
 from adapters.dvc_registry import DataVersion, frame_md5
 from evergreen import estimate, gate, lineage, training
-from evergreen.drift import build_profile
+from evergreen.drift import build_profile, multivariate
+from evergreen.drift.impact import feature_importance
 from evergreen.gate import GateDecision
 from evergreen.policy import Decision, cooldown_check
 from evergreen.settings import code_git_sha, get_settings
@@ -72,7 +73,7 @@ def describe_lineage(
         verdict=verdict,
         train_seconds=trained.seconds,
     )
-    return {**tags, **estimate.calibrator_tags(spec.task)}
+    return {**tags, **estimate.calibrator_tags(spec.task), **multivariate.sample_tags()}
 
 
 @task(cache_policy=NO_CACHE)
@@ -98,6 +99,11 @@ def log_candidate(
         scores=scored.challenger if scores is None else scores,
         metrics=scored.holdout_metrics,
         task=spec.task,
+        importance=feature_importance(trained.pipeline, spec.feature_names),  # drift impact (docs/drift.md)
+    )
+    mv = spec.triggers.drift.multivariate
+    sample = multivariate.sample_bytes(
+        trained.rows, spec.feature_names, spec.data.time_column, mv.reference_rows, spec.training.seed
     )
     return registry.log_run(
         get_settings(),
@@ -124,6 +130,7 @@ def log_candidate(
             "gate_report.json": verdict.model_dump_json(indent=2),
             "gate_report.md": gate.to_markdown(verdict, title=f"Gate report: {model} ({reason})"),
             lineage.REFERENCE_PROFILE: profile.model_dump_json(),
+            multivariate.REFERENCE_SAMPLE: sample,  # the multivariate drift detector's reference rows
             # CBPE: calibrated on the hold-out the challenger never saw (also used for a refit model)
             **estimate.calibration_artifacts(spec.task, scored.y, scored.challenger),
             "spec.yaml": yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False),

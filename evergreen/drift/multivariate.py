@@ -23,6 +23,7 @@ stored with each version (`reference_sample.parquet`), so the monitor never relo
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from typing import Any
 
@@ -83,6 +84,23 @@ def reference_sample(
         strata = np.minimum((order - 1) * TIME_STRATA // len(frame), TIME_STRATA - 1).astype(int)
     kept, _ = train_test_split(frame[cols], train_size=rows, stratify=strata, random_state=seed)
     return kept.sort_index().reset_index(drop=True)
+
+
+def sample_bytes(
+    frame: pd.DataFrame, features: Sequence[str], time_column: str | None, rows: int, seed: int
+) -> bytes:
+    """The reference sample as the parquet bytes a version stores (REFERENCE_SAMPLE)."""
+    return reference_sample(frame, features, time_column, rows, seed).to_parquet(index=False)
+
+
+def read_sample(data: bytes) -> pd.DataFrame:
+    """A stored reference sample back as a frame."""
+    return pd.read_parquet(io.BytesIO(data))
+
+
+def sample_tags() -> dict[str, str]:
+    """The version tag naming the reference-sample artifact (as `reference_profile` names the profile)."""
+    return {"reference_sample": REFERENCE_SAMPLE}
 
 
 def _design(reference: pd.DataFrame, batch: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
