@@ -10,11 +10,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from evergreen import gate, training
 from evergreen.backtest.replay import Replay
 from evergreen.backtest.results import finite_or_none
 from evergreen.drift import DriftReport, ReferenceProfile, build_profile, measure_drift
+from evergreen.drift.impact import feature_importance
+from evergreen.drift.multivariate import reference_sample
 from evergreen.metrics import metric_value
 from evergreen.performance import PerformanceReport, measure_performance
 from evergreen.spec import DriftTrigger, ModelSpec
@@ -171,10 +174,29 @@ class ReplayCache:
             a, b = fitted.train
             train = self.replay.frame.iloc[a:b]
             return build_profile(
-                train, spec.numeric, spec.categorical, bins=bins, labels=self.replay.y[a:b], task=spec.task
+                train,
+                spec.numeric,
+                spec.categorical,
+                bins=bins,
+                labels=self.replay.y[a:b],
+                task=spec.task,
+                importance=feature_importance(fitted.model, spec.feature_names),  # as registration stores
             )
 
         return self._get(("profile", fitted.key, bins), "profile", compute)
+
+    def reference(self, fitted: Fitted, rows: int) -> pd.DataFrame:
+        """The reference sample registration stores for this model (multivariate drift)."""
+        spec = self.replay.spec
+
+        def compute() -> pd.DataFrame:
+            a, b = fitted.train
+            train = self.replay.frame.iloc[a:b]
+            return reference_sample(
+                train, spec.feature_names, spec.data.time_column, rows, spec.training.seed
+            )
+
+        return self._get(("reference", fitted.key, rows), "profile", compute)
 
     def drift(self, fitted: Fitted, i: int, cfg: DriftTrigger) -> DriftReport:
         spec = self.replay.spec
@@ -182,7 +204,11 @@ class ReplayCache:
         def compute() -> DriftReport:
             lo, hi = self.replay.bounds[i]
             batch = self.replay.frame.iloc[lo:hi]
-            return measure_drift(self.profile(fitted, cfg.bins), batch, cfg, features=spec.features)
+            mv = cfg.multivariate
+            ref = self.reference(fitted, mv.reference_rows) if mv.enabled else None
+            return measure_drift(
+                self.profile(fitted, cfg.bins), batch, cfg, features=spec.features, reference=ref
+            )
 
         return self._get(("drift", fitted.key, i, cfg.model_dump_json()), "drift", compute)
 

@@ -56,7 +56,10 @@ class ResolvedPolicy:
                 bits.append(f"drop>{p.max_drop}")
             parts.append(f"performance({' or '.join(b for b in bits if b)} x{p.consecutive})")
         if self.drift:
-            parts.append(f"drift({self.drift.statistic}>{self.drift.threshold}, share {self.drift.share})")
+            d, weighted = self.drift, " by importance" if self.drift.weighting == "importance" else ""
+            parts.append(f"drift({d.statistic}>{d.threshold}, share {d.share}{weighted})")
+            if d.multivariate.enabled:
+                parts.append(f"multivariate(p<{d.multivariate.alpha}, auc>={d.multivariate.min_auc})")
         if self.volume:
             parts.append(f"volume(+{self.volume.min_new_share:.0%})")
         if self.schedule:

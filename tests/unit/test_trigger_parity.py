@@ -24,6 +24,9 @@ the backtester's fitted models, and production's champion changes where the back
 the gate, its profile carries the challenger's hold-out metric, as registration stores it).
 Decisions are compared per batch: the batch's drift verdict and degraded flag, retrain yes/no and
 the reason (including "cooldown").
+The same history is replayed once more with `triggers.drift.weighting: importance` and the
+multivariate detector enabled (the profile's importance and the reference sample are what
+registration stores: `feature_importance` and `reference_sample` over the champion's training rows).
 
 A static check makes sure the production side of this test is what the flows run: flows/monitor.py
 calls `assess` and implements no rule itself, ingest calls `volume_decision`, and the retrain flow's
@@ -38,6 +41,7 @@ periods (e.g. weekly batches and `every: 4` ~ a monthly cron), except that a ret
 from __future__ import annotations
 
 import ast
+import copy
 import functools
 from pathlib import Path
 
@@ -68,6 +72,13 @@ PARITY_SPEC = {
 }
 
 
+# drift explained by importance and the multivariate detector (docs/drift.md): same functions both sides
+EXPLAINED = {
+    "weighting": "importance",
+    "multivariate": {"enabled": True, "alpha": 0.01, "reference_rows": 200},
+}
+
+
 def history() -> pd.DataFrame:
     frame = synthetic_stream(n_batches=N_BATCHES, drift_at=8, seed=3)
     late = frame.index >= 16 * ROWS  # a second covariate shift under the same concept
@@ -84,6 +95,7 @@ def production_decisions(
     data_rows = replay.bounds[replay.warmup - 1][1]  # the dataset's rows when the champion trained
     champ = cache.fit(spec, data_rows, holdout=False)
     profile = cache.profile(champ, spec.triggers.drift.bins)
+    mv = spec.triggers.drift.multivariate
     streak = StreakState()
     last_promotion = None
     out = []
@@ -98,6 +110,8 @@ def production_decisions(
             prior=streak,
             batch_key=f"batch-{i}",
             context={},
+            # what registration stores with the version: reference_sample over the champion's training rows
+            reference=cache.reference(champ, mv.reference_rows) if mv.enabled else None,
         )
         streak = result.streak
         volume = volume_inputs(hi, {"data_rows": str(data_rows), "train_rows": str(champ.train_rows)})
@@ -139,24 +153,40 @@ def promoted(
 
 
 @functools.cache
-def replay_both(gated: bool) -> tuple[list[dict], list[dict]]:
-    """(backtester, production) decisions per batch under the policy `trigger: spec`."""
-    spec = parse_spec(PARITY_SPEC)
+def replayed(gated: bool, explained: bool = False) -> tuple[list[bt.BatchRecord], list[dict]]:
+    """The backtester's records and production's decisions per batch under the policy `trigger: spec`."""
+    raw_spec = copy.deepcopy(PARITY_SPEC)
+    if explained:
+        raw_spec["triggers"]["drift"].update(EXPLAINED)
+    spec = parse_spec(raw_spec)
     replay = bt.prepare(history(), spec, batch_rows=ROWS, warmup=WARMUP)
     raw = {"name": "spec", "trigger": "spec", "gate": gated, "refit": False}
     (policy,) = bt.parse_policies([raw]).policies
     rp = bt.resolve_policy(policy, spec)
     cache = bt.ReplayCache(replay)
     records = bt.run_policy(replay, rp, cache=cache).batches
+    return records, production_decisions(replay, cache, rp, records)
+
+
+def replay_both(gated: bool, explained: bool = False) -> tuple[list[dict], list[dict]]:
+    """(backtester, production) decisions per batch."""
+    records, production = replayed(gated, explained)
     keys = ("batch", "drifted", "degraded", "retrain", "reason")
-    backtester = [{k: getattr(r, k) for k in keys} for r in records[:-1]]
-    return backtester, production_decisions(replay, cache, rp, records)
+    return [{k: getattr(r, k) for k in keys} for r in records[:-1]], production
 
 
 @pytest.mark.parametrize("gated", [False, True], ids=["ungated", "gated"])
 def test_every_batch_decided_the_same(gated: bool) -> None:
     backtester, production = replay_both(gated)
     assert production == backtester
+
+
+def test_importance_weighting_and_multivariate_decided_the_same() -> None:
+    backtester, production = replay_both(True, explained=True)
+    assert production == backtester
+    # not vacuous: the backtester's drift verdicts ran the classifier and weighted the share
+    details = " ".join(r.detail for r in replayed(True, explained=True)[0])
+    assert "multivariate drift: domain classifier AUC" in details and "importance-weighted share" in details
 
 
 def test_the_history_exercises_every_rule() -> None:
@@ -178,15 +208,22 @@ def _calls(path: str) -> set[str]:
 
 
 RULES = {"evaluate_trigger", "batch_degraded", "drift_check", "performance_check", "volume_check"}
+DRIFT_RULES = {"dataset_verdict", "multivariate_check", "domain_classifier", "weighted_share"}
 
 
 def test_the_flows_call_these_functions() -> None:
     """The production side above is what runs: no flow or task re-implements a rule beside it."""
     monitor = _calls("flows/monitor.py") | _calls("tasks/monitoring.py")
     assert "assess" in monitor
-    assert not monitor & (RULES | {"measure_drift", "measure_performance"})
+    assert not monitor & (RULES | DRIFT_RULES | {"measure_drift", "measure_performance"})
     assert {"volume_inputs", "volume_decision"} <= _calls("flows/ingest.py")
     assert "cooldown_check" in _calls("tasks/registry.py")
     assert "check_cooldown" in _calls("flows/retrain.py")
-    for path in ("flows/monitor.py", "flows/ingest.py", "flows/retrain.py", "tasks/monitoring.py"):
-        assert not _calls(path) & RULES, path
+    for path in (
+        "flows/monitor.py",
+        "flows/ingest.py",
+        "flows/retrain.py",
+        "tasks/monitoring.py",
+        "tasks/drift.py",
+    ):
+        assert not _calls(path) & (RULES | DRIFT_RULES), path
