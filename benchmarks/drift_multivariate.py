@@ -51,6 +51,28 @@ def pooled_p(reference: pd.DataFrame, batch: pd.DataFrame, seed: int) -> float:
     return float(mannwhitneyu(s[y == 1], s[y == 0], alternative="greater").pvalue)
 
 
+def elec2_cost() -> dict[str, float]:
+    """Size of an Elec2 reference sample (the default 2000 rows) and one test of a 336-row week against it."""
+    from evergreen.datasets import prepare_elec2, weekly_batches
+    from evergreen.drift.multivariate import read_sample, sample_bytes
+
+    root = Path(__file__).resolve().parents[1]
+    weeks = weekly_batches(prepare_elec2(root / "seeds" / "elec2" / "electricity.csv"), "timestamp")
+    train = pd.concat(weeks[:9], ignore_index=True)
+    cols = ["day", "period", "nswprice", "nswdemand", "vicprice", "vicdemand", "transfer"]
+    blob = sample_bytes(train, cols, "timestamp", 2000, 42)
+    reference = read_sample(blob)
+    start = time.perf_counter()
+    res = domain_classifier(reference, weeks[9], cols, alpha=0.01)
+    assert res is not None
+    return {
+        "elec2_reference_sample_bytes": len(blob),
+        "elec2_training_rows": len(train),
+        "elec2_seconds_per_test": round(time.perf_counter() - start, 3),
+        "elec2_week9_auc": round(res.auc, 3),
+    }
+
+
 def rates(p: np.ndarray) -> dict[str, float]:
     return {str(a): float(np.mean(p < a)) for a in (0.01, 0.05, 0.1)}
 
@@ -83,6 +105,7 @@ def main() -> None:
         assert res is not None
         flips.append(res.significant)
     out = {
+        **elec2_cost(),
         "command": f"python benchmarks/drift_multivariate.py --trials {args.trials}",
         "reference_rows": args.reference_rows,
         "batch_rows": args.batch_rows,
