@@ -48,6 +48,17 @@ def wait_events(
         time.sleep(0.5)
 
 
+def wait_event(api_url: str, model: str, name: str, event_id: str, timeout: float = 60) -> dict[str, Any]:
+    """The payload of one stored event, once the server has it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [e for e in read_events(api_url, model, [name]) if e["id"] == event_id]
+        if found or time.monotonic() > deadline:
+            assert found, f"event {name} {event_id} not stored within {timeout} s"
+            return found[0]["payload"]
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="module")
 def weeks() -> list[pd.DataFrame]:
     return weekly_batches(prepare_elec2(ROOT / "seeds" / "elec2" / "electricity.csv"), "timestamp")
@@ -263,3 +274,36 @@ def test_nothing_ingested_yet_is_reported_not_raised(champion):
     assert set(out["events"]) == {"evergreen.drift.measured"}
     with pytest.raises(RegistryError):  # an explicit rev without data is an error
         monitor(model=other, data_rev="HEAD")
+
+
+def test_multivariate_drift_and_ranked_impact_in_the_payload(champion, weeks):
+    """The version stores its reference sample; with the detector and importance weighting switched on
+    in the spec, the monitor reports the classifier's verdict and features ranked by impact."""
+    from flows.monitor import monitor
+
+    model = champion["model"]
+    assert _champion_tags(model)["reference_sample"] == "reference_sample.parquet"
+    path = Path(champion["tmp"]) / "models" / f"{model}.yaml"
+    raw = {**champion["spec"], "triggers": json.loads(json.dumps(champion["spec"]["triggers"]))}
+    raw["triggers"]["drift"].update({"weighting": "importance", "multivariate": {"enabled": True}})
+    path.write_text(yaml.safe_dump(raw))
+    try:
+        out = monitor(model=model, batch=_write(_drifted(weeks[SEED_WEEKS]), champion["tmp"] / "mv.parquet"))
+    finally:
+        path.write_text(yaml.safe_dump(champion["spec"]))
+    mv = out["drift"]["multivariate"]
+    assert mv["significant"] is True and mv["auc"] > 0.8 and mv["p_value"] < 0.01
+    assert mv["n_reference"] == 2000 and mv["n_batch"] == 336
+    assert {name for name, _ in mv["top_features"]} & {"nswdemand", "nswprice"}
+    assert any(r.startswith("multivariate drift: domain classifier AUC") for r in out["drift"]["reasons"])
+    impact = out["drift"]["impact"]
+    assert [i["impact"] for i in impact] == sorted((i["impact"] for i in impact), reverse=True)
+    assert sum(i["importance"] for i in impact) == pytest.approx(1.0, abs=1e-3)
+
+    p = wait_event(
+        champion["api"], model, "evergreen.drift.detected", out["events"]["evergreen.drift.detected"]
+    )
+    assert p["weighting"] == "importance" and 0 < p["weighted_share"] <= 1
+    assert p["multivariate"]["significant"] is True and p["multivariate"]["auc"] == mv["auc"]
+    assert p["impact"] and [i["name"] for i in p["impact"]] == [i["name"] for i in impact if i["drifted"]]
+    assert "multivariate drift" in p["summary"]
