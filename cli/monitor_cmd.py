@@ -60,6 +60,15 @@ def monitor(
         typer.echo(
             f"  {mark} {f['name']:<12} {f['statistic']}={value:<8} threshold {f['threshold']:<6} p={p}"
         )
+    mv = d.get("multivariate")  # triggers.drift.multivariate: the domain classifier
+    if mv:
+        top = ", ".join(name for name, _ in mv["top_features"][:3]) or "-"
+        typer.echo(
+            f"multivariate: AUC {mv['auc']:.3f} p={mv['p_value']:.2g} -> "
+            f"{'DRIFT' if mv['significant'] else 'none'} (separated by {top})"
+        )
+    if d.get("impact"):  # the champion's importance x each feature's effect size
+        typer.echo("impact: " + ", ".join(f"{i['name']} {i['impact']:.3g}" for i in d["impact"][:5]))
     perf = result["performance"]
     if perf:
         r = perf["report"]

@@ -288,9 +288,19 @@ def test_multivariate_drift_and_ranked_impact_in_the_payload(champion, weeks):
     raw["triggers"]["drift"].update({"weighting": "importance", "multivariate": {"enabled": True}})
     path.write_text(yaml.safe_dump(raw))
     try:
-        out = monitor(model=model, batch=_write(_drifted(weeks[SEED_WEEKS]), champion["tmp"] / "mv.parquet"))
+        batch = _write(_drifted(weeks[SEED_WEEKS]), champion["tmp"] / "mv.parquet")
+        out = monitor(model=model, batch=batch)
+        from typer.testing import CliRunner
+
+        from cli.main import _register, app
+
+        _register()
+        human = CliRunner().invoke(app, ["monitor", model, "--batch", batch])
     finally:
         path.write_text(yaml.safe_dump(champion["spec"]))
+    assert human.exit_code == 0, human.output
+    assert "multivariate: AUC" in human.stdout and "-> DRIFT (separated by" in human.stdout
+    assert "impact: " in human.stdout
     mv = out["drift"]["multivariate"]
     assert mv["significant"] is True and mv["auc"] > 0.8 and mv["p_value"] < 0.01
     assert mv["n_reference"] == 2000 and mv["n_batch"] == 336
