@@ -17,6 +17,7 @@ MODULES = [
     "cli.deployments_cmd",  # deployments render
     "cli.history_cmd",  # history (audit log)
     "cli.serve_cmd",  # serve (MLflow scoring server following an alias)
+    "cli.notify_cmd",  # notify setup, notify apply
 ]
 
 
