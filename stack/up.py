@@ -33,6 +33,7 @@ from stack.deploy import finish_deploy, start_deploy
 from stack.errors import DeployError
 from stack.mlflow_server import start_mlflow_server
 from stack.net import HOST, ensure_port_free
+from stack.notify import apply_notifications
 from stack.postgres import ensure_pg_database
 from stack.prefect_server import start_prefect_server
 from stack.prefect_worker import start_prefect_worker, worker_probe
@@ -241,6 +242,10 @@ def _bring_up(run: _Run, deploy: bool) -> dict[str, Any]:
         user = ensure_mlflow_user(mlflow_svc.url or cfg.mlflow_url, run.auth)
         progress(f"MLflow user {run.auth.mlflow_user!r}: {user}")
         auth_info = {**run.auth.summary(), "mlflow_user_action": user}
+    deployed = finish_deploy(cfg, deploy_proc, deploy_info, progress)
+    notify: dict[str, Any] = {"status": "skipped", "reason": "--no-deploy or disabled"}
+    if deploy and cfg.apply_notifications and deployed.get("status") == "deployed":
+        notify = apply_notifications(cfg, api_url, run.client_env_with_secrets(env), progress)
     return {
         "urls": {"prefect_ui": prefect_svc.url, "prefect_api": api_url, "mlflow_ui": mlflow_svc.url},
         "env": env,
@@ -248,7 +253,8 @@ def _bring_up(run: _Run, deploy: bool) -> dict[str, Any]:
         "work_pool": cfg.work_pool,
         "limits": limit_actions,
         "work_queues": queue_actions,
-        "deploy": finish_deploy(cfg, deploy_proc, deploy_info, progress),
+        "deploy": deployed,
+        "notifications": notify,
         "auth": auth_info,
     }
 

@@ -128,3 +128,31 @@ def test_spec_notifications_reach_a_local_webhook_through_prefect_automations(
     write_spec(models, raw)
     gone = apply_notifications(load_specs(models))
     assert sorted(gone["deleted"]) == sorted(first["created"])
+
+
+def test_evergreen_up_applies_the_notification_automations_after_the_deploy(
+    prefect_server, stack_env, tmp_path
+):
+    """stack/notify.py, as `evergreen up` calls it: a missing block is a warning naming it, then applied."""
+    from stack.config import StackConfig
+    from stack.notify import apply_notifications as up_apply
+    from tests.support.builders import ROOT
+
+    model = f"notify-up-{uuid.uuid4().hex[:8]}"
+    block = f"hook-{uuid.uuid4().hex[:6]}"
+    raw = elec2_spec_dict(model)
+    raw["notifications"] = {"block": block, "on": ["promoted"]}
+    models = tmp_path / "models"
+    write_spec(models, raw)
+    env = stack_env(prefect=prefect_server, home=tmp_path / "home")
+    cfg = StackConfig(home=tmp_path / "home", project_root=ROOT, models_dir=models)
+    warnings: list[str] = []
+
+    missing = up_apply(cfg, prefect_server.api_url, env, warnings.append)
+    assert missing["status"] == "failed" and block in missing["error"]
+    assert warnings and warnings[0].startswith("warning: notification automations not applied")
+
+    save_webhook_block("http://127.0.0.1:9/unused", block)
+    done = up_apply(cfg, prefect_server.api_url, env, warnings.append)
+    assert done["status"] == "applied" and done["created"] == [f"{model}-notify-promoted"]
+    apply_notifications([])  # leave the session server without this test's automations
