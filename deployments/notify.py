@@ -187,3 +187,21 @@ def notification_blocks(specs: Sequence[ModelSpec]) -> dict[str, list[str]]:
         if spec.notifications.block:
             out.setdefault(spec.notifications.block, []).append(spec.name)
     return out
+
+
+def notification_comment(specs: Sequence[ModelSpec]) -> str:
+    """Trailing prefect.yaml comment naming the notification automations (they cannot live in the file)."""
+    autos = notification_automations(specs)
+    if not autos:
+        return ""
+    lines = [
+        "",
+        "# Notification automations (models/*.yaml `notifications:`). Deployment triggers can only run their",
+        "# deployment, so these are standalone automations with a send-notification action, created by",
+        "# `evergreen notify apply` (evergreen up runs it after the deploy), not by `prefect deploy`:",
+        *(
+            f"#   {a['name']}: {', '.join(a['trigger']['expect'])} -> {a['actions'][0]['block']}"
+            for a in autos
+        ),
+    ]
+    return "\n".join(lines) + "\n"

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import yaml
 
+from deployments.notify import notification_comment
 from evergreen.events import ESTIMATE_LABEL, VOLUME_LABEL, Event, resource_id
 from evergreen.spec import ModelSpec, Schedule, SpecError, load_spec
 
@@ -301,7 +302,8 @@ def render_prefect_yaml(specs: Sequence[ModelSpec], *, work_pool: str = WORK_POO
         for b in (*retrain_blocks(spec, work_pool=work_pool), monitor_block(spec), ingest_block(spec))
     ]
     body = "\n\n".join("\n".join(block) for block in blocks)
-    return HEADER.format(project=PROJECT_NAME, version=PREFECT_VERSION, pool=work_pool) + body + "\n"
+    head = HEADER.format(project=PROJECT_NAME, version=PREFECT_VERSION, pool=work_pool)
+    return head + body + "\n" + notification_comment(specs)  # notifications: standalone automations
 
 
 def spec_files(models_dir: Path) -> list[Path]:

@@ -125,3 +125,15 @@ def test_drift_message_reads_keys_of_a_real_drift_detected_payload():
         batch_key="b5", context=context,
     )  # fmt: skip
     assert _payload_keys("drift") <= set(out.events[Event.DRIFT_DETECTED.value])
+
+
+def test_prefect_yaml_names_the_notification_automations_in_a_comment_only():
+    from deployments import render_prefect_yaml
+
+    plain = render_prefect_yaml([_spec()])
+    text = render_prefect_yaml([_spec(block="custom-webhook/ops", on=["promoted"])])
+    assert text.startswith(plain)  # the deployments themselves do not change
+    tail = text[len(plain) :]
+    assert "#   elec2-notify-promoted: evergreen.model.promoted -> custom-webhook/ops" in tail
+    assert all(line.startswith("#") or not line for line in tail.splitlines())
+    assert yaml.safe_load(text) == yaml.safe_load(plain)
