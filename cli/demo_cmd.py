@@ -32,6 +32,14 @@ def register(app: typer.Typer) -> None:
         side_weeks: int = typer.Option(
             10, "--side-weeks", min=1, help="Replay weeks of the side model, beside elec2's first ones."
         ),
+        shadow_model: str = typer.Option(
+            "elec2",
+            "--shadow-model",
+            help="Replayed model whose gate-passed challengers go to shadow first ('none': direct promotion).",
+        ),
+        notify: bool = typer.Option(
+            True, "--notify/--no-notify", help="Send notifications to a local webhook receiver."
+        ),
         as_json: bool = typer.Option(
             False, "--json", help="Print the result as JSON (progress goes to stderr)."
         ),
@@ -54,6 +62,8 @@ def register(app: typer.Typer) -> None:
             side_model=None if side_model.lower() in ("", "none") else side_model,
             side_start_week=side_start_week,
             side_weeks=min(side_weeks, weeks),
+            shadow_model=None if shadow_model.lower() in ("", "none") else shadow_model,
+            notify=notify,
         )
         live_console = err if as_json else out
         try:
@@ -142,6 +152,9 @@ def _decision(r: dict[str, Any]) -> str:
     ]
     if not parts and r.get("drift_detected"):
         parts = ["drift (no new run)"]
+    parts += [f"shadow v{d.get('version')} {d.get('decision')}" for d in r.get("shadow") or []]
+    if r.get("notifications"):
+        parts.append(f"{len(r['notifications'])} notified")
     return "; ".join(parts) or "-"
 
 
@@ -180,6 +193,12 @@ def _print_footer(out: Any, result: Any) -> None:
         f"{n_auto} automation-started retrains; "
         f"total {result.seconds.get('total')}s (stack up {result.seconds.get('stack_up')}s)"
     )
+    if result.release:
+        rel = result.release
+        out.print(
+            f"{len(result.shadow_decisions)} shadow decisions; {rel.get('delivered', 0)} notifications "
+            f"delivered to {rel.get('url')} (of {rel.get('expected', 0)} notified events; {rel.get('jsonl')})"
+        )
     out.print(f"Report: {result.report}")
     if result.kept:
         out.print(

@@ -4,10 +4,12 @@ cooldown, free ports, and os.environ for the worker it starts (restored afterwar
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -16,8 +18,14 @@ from demo.options import DemoPaths, Log, noop
 from stack import local
 
 
-def demo_models_dir(project_root: Path, demo_home: Path, cooldown: str) -> Path:
-    """A copy of models/*.yaml under the demo home with `triggers.cooldown` replaced."""
+def demo_models_dir(
+    project_root: Path,
+    demo_home: Path,
+    cooldown: str,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Path:
+    """A copy of models/*.yaml under the demo home with `triggers.cooldown` replaced, and per model the
+    top-level keys in `overrides` (notifications, promotion: demo/release.py `spec_overrides`)."""
     from evergreen.settings import get_settings
 
     src = get_settings().models_dir
@@ -27,7 +35,10 @@ def demo_models_dir(project_root: Path, demo_home: Path, cooldown: str) -> Path:
     for f in sorted(src.glob("*.yaml")):
         doc = yaml.safe_load(f.read_text()) or {}
         doc.setdefault("triggers", {})["cooldown"] = cooldown
-        header = f"# demo copy of {f} (evergreen demo): triggers.cooldown = {cooldown}\n"
+        extra = dict((overrides or {}).get(f.stem) or {})
+        doc.update(extra)
+        changed = "".join(f", {k} = {json.dumps(v)}" for k, v in extra.items())
+        header = f"# demo copy of {f} (evergreen demo): triggers.cooldown = {cooldown}{changed}\n"
         (dst / f.name).write_text(header + yaml.safe_dump(doc, sort_keys=False))
     return dst
 

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evergreen.spec_release import NotifyOn
+
 Log = Callable[[str], None]
 OnWeek = Callable[[dict[str, Any]], None]
 
@@ -44,6 +46,19 @@ class DemoOptions:
     # its replay weeks, interleaved with the first ones of `weeks` (None: as many as `weeks`); 10 keeps
     # `make demo` from doubling (docs/demo.md, "Measured duration")
     side_weeks: int | None = 10
+    # the release path (demo/release.py): notifications of both models to a local webhook receiver, and
+    # `promotion.mode: shadow` for one model, decided after `shadow_batches` labelled batches
+    notify: bool = True
+    notify_on: tuple[NotifyOn, ...] = (
+        "promoted",
+        "rejected",
+        "rolled_back",
+        "retrain_failed",
+        "shadow_decided",
+    )
+    notify_wait: float = 15.0  # seconds to wait at the end for notifications still on their way
+    shadow_model: str | None = "elec2"
+    shadow_batches: int = 1
 
 
 @dataclass
@@ -73,6 +88,10 @@ class DemoResult:
     options: dict[str, Any] = field(default_factory=dict)
     # the side model's replay: {"model", "weeks", "versions", "warmup"} (empty without one)
     side: dict[str, Any] = field(default_factory=dict)
+    # delivered notifications (demo/release.py message_row) and shadow decisions of every replayed model
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    shadow_decisions: list[dict[str, Any]] = field(default_factory=list)
+    release: dict[str, Any] = field(default_factory=dict)  # receiver URL, block, automations, counts
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -120,14 +120,15 @@ class PrefectApi:
         }
         return list(self._post("/flow_runs/filter", body) or [])
 
-    def events(self, since: datetime) -> list[dict[str, Any]]:
+    def events(self, since: datetime, names: list[str] | None = None) -> list[dict[str, Any]]:
+        """Evergreen events since `since` (or only those named `names`), oldest first."""
         body = {
             "filter": {
                 "occurred": {
                     "since": _iso(since - timedelta(seconds=1)),
                     "until": _iso(datetime.now(UTC) + timedelta(minutes=5)),
                 },
-                "event": {"prefix": ["evergreen."]},
+                "event": {"name": names} if names else {"prefix": ["evergreen."]},
                 "order": "ASC",
             },
             "limit": 50,  # the server's maximum page size

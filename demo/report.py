@@ -11,6 +11,7 @@ from demo.options import DemoResult
 
 def write_report(result: DemoResult, path: Path) -> Path:
     from evergreen.report import build_report
+    from evergreen.reports.release import release_section
 
     meta = {
         "replayed weeks": f"{result.weeks[0]['week']}-{result.weeks[-1]['week']} "
@@ -38,7 +39,10 @@ def write_report(result: DemoResult, path: Path) -> Path:
         )
         others.append({**side, "x_title": f"replay week of {side['model']} (weeks since its first row)"})
     title = f"Evergreen demo: {' and '.join(models)} replay"
-    html = build_report(result.weeks, result.versions, title=title, meta=meta, others=others)
+    appendix = release_section(result.shadow_decisions, result.notifications, result.release)
+    html = build_report(
+        result.weeks, result.versions, title=title, meta=meta, others=others, appendix=appendix
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")
     (path.with_suffix(".json")).write_text(json.dumps(result.to_dict(), indent=2, default=str))

@@ -15,6 +15,7 @@ from demo.environment import demo_environment, demo_models_dir, reset_demo_home
 from demo.options import DemoError, DemoOptions, DemoPaths, DemoResult, Log, OnWeek, noop
 from demo.prefect_rest import PrefectApi
 from demo.registry import Champion, collect_versions
+from demo.release import DemoNotifications, notified_events, spec_overrides
 from demo.report import write_report
 from demo.settle import Settle, settle, unreported
 from stack import StackError, local
@@ -29,18 +30,26 @@ def run_demo(
     root = local.find_project_root()
     result = DemoResult(demo_home=str(paths.demo_home), options=asdict(opts))
     reset_demo_home(paths.demo_home, log)
-    models_dir = demo_models_dir(root, paths.demo_home, opts.cooldown)
+    models_dir = demo_models_dir(root, paths.demo_home, opts.cooldown, spec_overrides(opts))
+    notes = DemoNotifications(paths.demo_home, log) if opts.notify else None
     with demo_environment(paths, models_dir, log):
         cfg = local.StackConfig.from_settings()
         cfg.worker_query_seconds = min(cfg.worker_query_seconds, 1.0)
+        cfg.apply_notifications = False  # `notes.setup` applies them once the demo's block exists
         started = False
         try:
+            if notes is not None:
+                notes.start()
             log(f"starting the demo stack in {paths.demo_home}")
             st = local.up(cfg, deploy=True, progress=log)
             started = True
             result.seconds["stack_up"] = round(time.monotonic() - t_start, 1)
             result.urls = _use_stack(st, paths)
-            _replay(opts, paths, root, result, log, on_week)
+            if notes is not None:
+                from deployments import load_specs
+
+                notes.setup(load_specs(models_dir))
+            _replay(opts, paths, root, result, log, on_week, notes)
             log("collecting model versions, gate reports and lineage")
             result.versions = collect_versions(opts.model)
             if result.side:
@@ -48,6 +57,8 @@ def run_demo(
             result.report = str(write_report(result, paths.report))
             log(f"report written to {result.report}")
         finally:
+            if notes is not None:
+                notes.stop()
             if started and not opts.keep:
                 log("stopping the demo stack (use --keep to leave the UIs up)")
                 with contextlib.suppress(StackError, OSError):
@@ -81,6 +92,8 @@ class Replay:
     batches_dir: Path
     log: Log
     reported: set[str] = field(default_factory=set)  # versions already shown in a row
+    notes: DemoNotifications | None = None  # the webhook receiver (None: --no-notify)
+    shadow_seen: set[str] = field(default_factory=set)  # shadow decision events already in a row
     model: str = ""  # the replayed model (default: opts.model)
     start_week: int = -1  # its first replay week (default: opts.start_week)
     retrain_dep_ids: list[str] = field(default_factory=list)
@@ -115,7 +128,15 @@ class _Model:
 
 
 def _prepare(
-    opts: DemoOptions, api: PrefectApi, paths: DemoPaths, root: Path, log: Log, model: str, start: int, n: int
+    opts: DemoOptions,
+    api: PrefectApi,
+    paths: DemoPaths,
+    root: Path,
+    log: Log,
+    model: str,
+    start: int,
+    n: int,
+    notes: DemoNotifications | None = None,
 ) -> _Model:
     from deployments import retrain_deployments
     from evergreen.spec import load_spec
@@ -125,7 +146,15 @@ def _prepare(
     retrain_ids = [api.deployment_id(f"retrain/{d}") for d in retrain_deployments(spec).values()]
     dep_ids = [api.deployment_id(names["ingest"]), api.deployment_id(names["monitor"]), *retrain_ids]
     rp = Replay(
-        opts, api, names, dep_ids, paths.demo_home / "batches" / model, log, model=model, start_week=start
+        opts,
+        api,
+        names,
+        dep_ids,
+        paths.demo_home / "batches" / model,
+        log,
+        model=model,
+        start_week=start,
+        notes=notes,
     )
     rp.retrain_dep_ids = retrain_ids
     warm, weeks = replay_batches(opts, root, model, start, n)
@@ -133,13 +162,20 @@ def _prepare(
 
 
 def _replay(
-    opts: DemoOptions, paths: DemoPaths, root: Path, result: DemoResult, log: Log, on_week: OnWeek
+    opts: DemoOptions,
+    paths: DemoPaths,
+    root: Path,
+    result: DemoResult,
+    log: Log,
+    on_week: OnWeek,
+    notes: DemoNotifications | None = None,
 ) -> None:
     api = PrefectApi(os.environ["PREFECT_API_URL"])
-    models = [_prepare(opts, api, paths, root, log, opts.model, opts.start_week, opts.weeks)]
+    t0 = datetime.now(UTC)
+    models = [_prepare(opts, api, paths, root, log, opts.model, opts.start_week, opts.weeks, notes)]
     if opts.side_model:
         n = opts.weeks if opts.side_weeks is None else opts.side_weeks
-        models.append(_prepare(opts, api, paths, root, log, opts.side_model, opts.side_start_week, n))
+        models.append(_prepare(opts, api, paths, root, log, opts.side_model, opts.side_start_week, n, notes))
     for m in models:
         _shrink_automation_window(m.rp)
         warmup = _warmup(m.rp, m.warm, m.champion, paths)
@@ -155,7 +191,12 @@ def _replay(
                 continue
             row = _replay_week(m.rp, i, m.weeks[i], m.champion, m.spec)
             (result.weeks if m.rp.model == opts.model else result.side["weeks"]).append(row)
+            result.shadow_decisions += row["shadow"]
             on_week(row)
+    if notes is not None:
+        expected = len(api.events(t0, names=sorted(notified_events(opts))))
+        result.notifications = notes.finish(expected, opts.notify_wait)
+        result.release = dict(notes.info)
 
 
 def _shrink_automation_window(rp: Replay) -> None:
@@ -228,11 +269,20 @@ def _replay_week(rp: Replay, i: int, frame: Any, champion: Champion, spec: Any) 
             "retrains": retrains,
             "unanswered_triggers": s.unanswered,
             "failed_runs": s.failed_runs,
+            "shadow": _fresh_shadow(rp, s.shadow),
+            "notifications": rp.notes.drain(rp.model) if rp.notes else [],
             "champion_version": champion.refresh(),
             "seconds": round(time.monotonic() - t_week, 1),
         }
     )
     return row
+
+
+def _fresh_shadow(rp: Replay, decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Shadow decisions no earlier step listed (step windows overlap by a second), tagged with the model."""
+    fresh = [{**d, "model": rp.model} for d in decisions if d["event_id"] not in rp.shadow_seen]
+    rp.shadow_seen.update(d["event_id"] for d in fresh)
+    return fresh
 
 
 def _ingest(rp: Replay, path: Path) -> str:

@@ -19,6 +19,7 @@ from demo.prefect_rest import ACTIVE_STATES, PrefectApi
 from evergreen.events import VOLUME_LABEL, Event
 
 TRIGGER_EVENTS = {Event.DRIFT_DETECTED.value: "drift", Event.PERFORMANCE_DEGRADED.value: "performance"}
+SHADOW_DECISIONS = {Event.SHADOW_PROMOTED.value: "promoted", Event.SHADOW_RETIRED.value: "retired"}
 OUTCOME_EVENTS = {
     Event.MODEL_PROMOTED.value: "promoted",
     Event.MODEL_REJECTED.value: "rejected",
@@ -37,6 +38,7 @@ class Settle:
     retrains: list[dict[str, Any]] = field(default_factory=list)
     unanswered: list[str] = field(default_factory=list)  # trigger events that never became a run
     failed_runs: list[str] = field(default_factory=list)
+    shadow: list[dict[str, Any]] = field(default_factory=list)  # shadow decisions (promoted / retired)
 
 
 @dataclass
@@ -84,6 +86,17 @@ def _outcome(name: str, ev: dict[str, Any], payload: dict[str, Any]) -> tuple[st
     }
 
 
+def shadow_row(decision: str, ev: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    """A shadow decision from its event: which version, promoted or retired, and why."""
+    return {
+        "decision": decision,
+        "version": str(payload.get("version") or ""),
+        "champion_version": str(payload.get("champion_version") or ""),
+        "summary": str(payload.get("summary") or payload.get("reason") or ""),
+        "event_id": str(ev.get("id") or ""),
+    }
+
+
 def classify(events: list[dict[str, Any]], runs: list[dict[str, Any]]) -> Observed:
     """Sort the week's events into the monitor's facts, trigger events and retrain outcomes."""
     obs = Observed(settle=Settle(), runs=runs)
@@ -98,6 +111,8 @@ def classify(events: list[dict[str, Any]], runs: list[dict[str, Any]]) -> Observ
         elif name in OUTCOME_EVENTS:
             key, row = _outcome(name, ev, payload)
             obs.outcomes[key] = row
+        elif name in SHADOW_DECISIONS:
+            obs.settle.shadow.append(shadow_row(SHADOW_DECISIONS[name], ev, payload))
     return obs
 
 

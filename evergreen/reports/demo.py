@@ -194,6 +194,10 @@ def summary_rows(weeks: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
         decision = ", ".join(
             f"v{r.get('version')} {r.get('status')}" if r.get("version") else str(r.get("status")) for r in rs
         )
+        if w.get("shadow"):  # the release path's shadow decisions of the week (evergreen.reports.release)
+            from evergreen.reports.release import shadow_text
+
+            decision = "; ".join(x for x in (decision, shadow_text(w["shadow"])) if x)
         out.append(
             [
                 w["week"],
@@ -258,8 +262,11 @@ def build_report(
     title: str = "Evergreen demo: elec2",
     meta: Mapping[str, Any] | None = None,
     others: Sequence[Mapping[str, Any]] = (),
+    appendix: str = "",
 ) -> str:
-    """The whole report page as an HTML string (plotly.js inlined, no network needed to view it)."""
+    """The whole report page as an HTML string (plotly.js inlined, no network needed to view it).
+
+    `appendix`: an HTML section added at the end (the release path: evergreen.reports.release)."""
     import plotly.io as pio
 
     fig = timeline_figure(weeks)
@@ -277,6 +284,7 @@ def build_report(
         f"<h2>Weekly summary</h2>{summary}"
         f"<h2>Model versions: gate reports and lineage</h2>{sections}"
         + "".join(_other_model(o) for o in others)
+        + appendix
         + "</body></html>"
     )
 
