@@ -194,4 +194,21 @@ def to_markdown(decision: GateDecision, title: str = "Gate report") -> str:
     ]
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)
     checks = "\n".join(f"- {r}" for r in decision.reasons)
-    return f"# {title}\n\n**{verdict}**\n\n| | |\n|---|---|\n{table}\n\n{checks}\n"
+    return (
+        f"# {title}\n\n**{verdict}**\n\n| | |\n|---|---|\n{table}\n\n{checks}\n{_slices_markdown(decision)}"
+    )
+
+
+def _slices_markdown(decision: GateDecision) -> str:
+    """The gate.slices table: every slice, both models, the signed delta and the verdict."""
+    if not decision.slices:
+        return ""
+    head = (
+        "| feature | slice | rows | champion | challenger | delta | verdict |\n|---|---|---|---|---|---|---|"
+    )
+    body = "\n".join(
+        f"| {r['feature']} | {r['slice']} | {r['rows']} | {_fmt(r['champion'])} | {_fmt(r['challenger'])} "
+        f"| {_fmt(r['delta'], '+.4f')} | {r['verdict']} |"
+        for r in decision.slices
+    )
+    return f"\n## Slices (no slice with >= the minimum rows may regress by more than the tolerance)\n\n{head}\n{body}\n"

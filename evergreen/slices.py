@@ -39,6 +39,36 @@ def _groups(col: pd.Series) -> pd.Series:
     return col.astype(str)
 
 
+def _judge(
+    feature: str, label: str, y: np.ndarray, chal: np.ndarray, champ: np.ndarray, *,
+    metric: str, tolerance: float, min_rows: int,
+) -> SliceRow:  # fmt: skip
+    """One slice's row: too_small, undefined, or the signed delta and its verdict."""
+    row = SliceRow(
+        feature=feature,
+        slice=label,
+        rows=len(y),
+        champion=None,
+        challenger=None,
+        delta=None,
+        verdict="too_small",
+    )
+    if len(y) < min_rows:
+        return row
+    champ_v, chal_v = metric_value(metric, y, champ), metric_value(metric, y, chal)
+    if math.isnan(champ_v) or math.isnan(chal_v):
+        return row.model_copy(update={"verdict": "undefined"})
+    delta = (1.0 if HIGHER_IS_BETTER[metric] else -1.0) * (chal_v - champ_v)
+    return row.model_copy(
+        update={
+            "champion": champ_v,
+            "challenger": chal_v,
+            "delta": delta,
+            "verdict": "regressed" if delta < -tolerance else "ok",
+        }
+    )
+
+
 def slice_table(
     frame: pd.DataFrame,
     features: list[str],
@@ -51,53 +81,22 @@ def slice_table(
     min_rows: int,
 ) -> list[SliceRow]:
     """Every slice of every feature in `features`, with a verdict."""
-    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
     rows: list[SliceRow] = []
     for feature in features:
         labels = _groups(frame[feature]).to_numpy()
         for label in sorted(set(labels)):
             mask = labels == label
-            n = int(mask.sum())
-            if n < min_rows:
-                rows.append(
-                    SliceRow(
-                        feature=feature,
-                        slice=label,
-                        rows=n,
-                        champion=None,
-                        challenger=None,
-                        delta=None,
-                        verdict="too_small",
-                    )
-                )
-                continue
-            champ = metric_value(metric, y[mask], champion_scores[mask])
-            chal = metric_value(metric, y[mask], challenger_scores[mask])
-            if math.isnan(champ) or math.isnan(chal):
-                rows.append(
-                    SliceRow(
-                        feature=feature,
-                        slice=label,
-                        rows=n,
-                        champion=None,
-                        challenger=None,
-                        delta=None,
-                        verdict="undefined",
-                    )
-                )
-                continue
-            delta = sign * (chal - champ)
-            verdict = "regressed" if delta < -tolerance else "ok"
             rows.append(
-                SliceRow(
-                    feature=feature,
-                    slice=label,
-                    rows=n,
-                    champion=champ,
-                    challenger=chal,
-                    delta=delta,
-                    verdict=verdict,
-                )
+                _judge(
+                    feature,
+                    str(label),
+                    y[mask],
+                    challenger_scores[mask],
+                    champion_scores[mask],
+                    metric=metric,
+                    tolerance=tolerance,
+                    min_rows=min_rows,
+                )  # fmt: skip
             )
     return rows
 

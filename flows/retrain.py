@@ -124,7 +124,7 @@ class _Run:
         enough = len(unseen) >= spec.gate.min_holdout_rows
         judged_rows = unseen if enough else split.holdout  # too few: scored for the record, not judged
         scored = score_candidate(spec, challenger.pipeline, judged_rows)
-        verdict = gate_candidate(spec, scored)
+        verdict = gate_candidate(spec, scored, judged_rows)
         if spec.gate.enabled:
             verdict = gate.with_evidence(
                 verdict, unseen_rows=len(unseen), excluded_rows=len(split.holdout) - len(unseen),

@@ -11,7 +11,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from adapters import mlflow_registry
-from evergreen import gate, training, update
+from evergreen import gate, slices, training, update
 from evergreen.metrics import metric_value
 from evergreen.settings import get_settings
 from evergreen.spec import TASK_METRICS, ModelSpec, Window
@@ -109,8 +109,8 @@ def holdout_metrics(spec: ModelSpec, y: np.ndarray, scores: np.ndarray) -> dict[
 
 
 @task(cache_policy=NO_CACHE)
-def gate_candidate(spec: ModelSpec, scored: Scored) -> gate.GateDecision:
-    """The promotion gate (evergreen.gate.decide) on the scored hold-out."""
+def gate_candidate(spec: ModelSpec, scored: Scored, rows: pd.DataFrame | None = None) -> gate.GateDecision:
+    """The promotion gate (evergreen.gate.decide) on the scored hold-out, then `gate.slices` on `rows`."""
     verdict = gate.decide(
         spec.gate,
         spec.metric,
@@ -120,6 +120,12 @@ def gate_candidate(spec: ModelSpec, scored: Scored) -> gate.GateDecision:
         champion_version=scored.champion_version,
         latency_p95_ms=scored.latency_p95_ms,
     )
+    if spec.gate.enabled and spec.gate.slices and rows is not None and scored.champion is not None:
+        table = slices.slice_table(
+            rows, spec.gate.slices, scored.y, scored.challenger, scored.champion,
+            metric=spec.metric, tolerance=spec.gate.tolerance, min_rows=spec.gate.slice_min_rows,
+        )  # fmt: skip
+        verdict = slices.with_slices(verdict, table, spec.gate.tolerance)
     get_run_logger().info("gate %s: %s", "passed" if verdict.passed else "rejected", verdict.summary)
     return verdict
 
