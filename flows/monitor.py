@@ -6,7 +6,11 @@ Always emits `evergreen.drift.measured`; emits `evergreen.drift.detected` and/or
 `evergreen.performance.degraded` when the spec's triggers say so (evergreen.monitoring.assess, the
 same rules the backtester replays); with `triggers.estimated`, `evergreen.performance.estimated` on every
 batch (tasks/estimate.py). The retrain deployment's triggers (prefect.yaml) turn those into
-retrain runs. docs/events.md lists every payload field.
+retrain runs. On labelled rows it also runs the release path (docs/release.md): the watch after a
+promotion (tasks/watch.py: `champion.watched`, `champion.regressed`) and a pending shadow
+(tasks/shadow.py: `shadow.scored`, then `shadow.promoted` or `shadow.retired`); the result's `watch`
+and `shadow` keys hold their payloads (None when there was nothing to do). docs/events.md lists every
+payload field.
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ from tasks.monitoring import (
     select_rows,
     streak_state,
 )
+from tasks.shadow import shadow_batch
 from tasks.spec import load_model_spec
+from tasks.watch import watch_batch
 
 
 def _context(rows: Rows) -> dict[str, Any]:
@@ -135,6 +141,12 @@ def monitor(model: str, batch: str | None = None, data_rev: str | None = None) -
     estimated = estimate_and_announce(spec, champ, scores, batch_key=batch_key, context=context)
     if estimated is not None:
         out.estimate, out.events[Event.PERFORMANCE_ESTIMATED.value] = estimated
+    # the release path (docs/release.md), on the same labelled rows: the new champion against the one it
+    # replaced (promotion.watch_batches), and a pending shadow against the champion (promotion.mode: shadow)
+    release = {
+        "watch": watch_batch(spec, champ, rows.frame, scores, batch_key=batch_key, context=context),
+        "shadow": shadow_batch(spec, champ, rows.frame, scores, batch_key=batch_key, context=context),
+    }
     get_run_logger().info(
         "monitor %s v%s: drift %s, performance %s; events %s",
         model,
@@ -143,4 +155,4 @@ def monitor(model: str, batch: str | None = None, data_rev: str | None = None) -
         "n/a" if out.performance is None else ("DEGRADED" if out.performance_degraded else "ok"),
         sorted(out.events),
     )
-    return out.model_dump(mode="json")
+    return {**out.model_dump(mode="json"), **release}
