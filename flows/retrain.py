@@ -35,6 +35,7 @@ from tasks.data import ValidationFailed, pull_data, validate_training_set
 from tasks.promotion import promote_checked, recover, register_once
 from tasks.registry import champion_tags, check_cooldown, describe_lineage, log_candidate
 from tasks.retrain_failed import on_retrain_failed
+from tasks.shadow import start_shadow
 from tasks.spec import load_model_spec
 from tasks.training import Trained, gate_candidate, refit_if_passed, score_candidate, train_challenger
 
@@ -47,7 +48,7 @@ class RetrainOutcome(BaseModel):
     """What `evergreen retrain --json` prints and the flow returns."""
 
     model: str
-    status: Literal["promoted", "rejected", "skipped"]
+    status: Literal["promoted", "rejected", "skipped", "shadow"]  # shadow: docs/release.md
     reason: str
     version: str | None = None
     champion_version: str | None = None
@@ -136,9 +137,16 @@ class _Run:
         logged = log_candidate(spec, trained, judged_rows, scored, verdict, checked, tags)
         version = register_once(model, logged, tags, f"{reason}: {verdict.summary}")
         previous = scored.champion_version
-        status, detail, current = promote_checked(model, version, verdict, previous, reason)
-        self._audit(status, version, previous, detail, verdict, logged.run_id, data.id)
-        _announce(model, reason, self.trigger, data.id, version, verdict, current, previous, tags, status)
+        if verdict.passed and previous and spec.promotion.mode == "shadow":  # the monitor decides later
+            status, detail, current = start_shadow(
+                spec, version, verdict, previous, reason=reason, trigger_event_id=self.trigger,
+                data_version=data.id, lineage=tags, run_id=logged.run_id, retrain_key=self.key,
+            )  # fmt: skip
+        else:
+            status, detail, current = promote_checked(model, version, verdict, previous, reason)
+        if status != "shadow":  # start_shadow audits and announces its own
+            self._audit(status, version, previous, detail, verdict, logged.run_id, data.id)
+            _announce(model, reason, self.trigger, data.id, version, verdict, current, previous, tags, status)
         return RetrainOutcome(
             model=model, status=status, reason=reason, version=version, champion_version=current,
             previous_champion=previous, decision=verdict.model_dump(), data_version=data.id, run_id=logged.run_id,
