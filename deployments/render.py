@@ -19,6 +19,10 @@ Per model (`<name>` below):
   model's retrain lock (``evergreen-retrain-<name>``), so they still never train the same model at once.
 - ``monitor/<name>``: ``monitor.schedule`` as a cron, and a run after every ``data.ingested``.
 - ``ingest/<name>``: run ad hoc with a batch file path.
+- ``rollback/<name>``, only when ``promotion.watch_batches`` > 0: the automation
+  ``<name>-rollback-on-regression`` runs it on ``evergreen.champion.regressed`` (the monitor's watch
+  after a promotion, docs/release.md) with the payload's versions: ``to_version`` = the previous
+  champion, ``from_version`` = the regressed one (a compare-and-swap), the event id and the reason.
 
 The deployment names (``retrain/elec2`` ...) are the public interface: the CLI, the demo and the docs
 run deployments by name.
@@ -48,6 +52,7 @@ ENTRYPOINTS = {
     "retrain": "flows/retrain.py:retrain",
     "monitor": "flows/monitor.py:monitor",
     "ingest": "flows/ingest.py:ingest",
+    "rollback": "flows/rollback.py:rollback",
 }
 PRIORITIES = (1, 2, 3, 4, 5)  # 1 = most urgent
 RETRAIN_REASONS = ("drift", "performance", "volume", "estimated")
@@ -55,6 +60,10 @@ RETRAIN_REASONS = ("drift", "performance", "volume", "estimated")
 EVENT_MODEL = "{{ event.resource.name }}"
 EVENT_ID = "{{ event.id | string }}"
 EVENT_DATA_REV = "{{ event.payload.data_rev | default('') }}"
+# champion.regressed always carries these keys (tasks/watch.py)
+EVENT_PREVIOUS = "{{ event.payload.previous_version }}"
+EVENT_VERSION = "{{ event.payload.version }}"
+EVENT_REASON = "{{ event.payload.reason }}"
 
 HEADER = """\
 # Evergreen deployments, rendered from models/*.yaml by `evergreen deployments render` (make deployments).
@@ -290,6 +299,36 @@ def ingest_block(spec: ModelSpec) -> list[str]:
     return _head(spec, "ingest", desc)
 
 
+def rollback_block(spec: ModelSpec) -> list[str]:
+    """The rollback deployment and its automation on `champion.regressed` (only with a watch)."""
+    desc = (
+        f"Restore the previous {spec.name} champion when the watch after a promotion finds the new one "
+        "significantly worse (or roll back ad hoc)."
+    )
+    params = {
+        "model": EVENT_MODEL,
+        "to_version": EVENT_PREVIOUS,
+        "from_version": EVENT_VERSION,
+        "reason": EVENT_REASON,
+        "trigger_event_id": EVENT_ID,
+    }
+    match: dict[str, object] = {"prefect.resource.id": resource_id(spec.name)}
+    on_regression = _trigger(
+        f"{spec.name}-rollback-on-regression",
+        match,
+        Event.CHAMPION_REGRESSED,
+        params,
+        within=RETRAIN_WITHIN,
+        for_each=True,
+        comment="the monitor's watch (promotion.watch_batches): the new champion is significantly worse",
+    )
+    return [*_head(spec, "rollback", desc), "    triggers:", *on_regression]
+
+
+def _watched(spec: ModelSpec) -> bool:
+    return spec.promotion.watch_batches > 0
+
+
 def render_prefect_yaml(specs: Sequence[ModelSpec], *, work_pool: str = WORK_POOL) -> str:
     """The prefect.yaml text for `specs`, in the order given (three deployments per model)."""
     names = [s.name for s in specs]
@@ -299,7 +338,12 @@ def render_prefect_yaml(specs: Sequence[ModelSpec], *, work_pool: str = WORK_POO
     blocks = [
         b
         for spec in specs
-        for b in (*retrain_blocks(spec, work_pool=work_pool), monitor_block(spec), ingest_block(spec))
+        for b in (
+            *retrain_blocks(spec, work_pool=work_pool),
+            monitor_block(spec),
+            ingest_block(spec),
+            *([rollback_block(spec)] if _watched(spec) else []),
+        )
     ]
     body = "\n\n".join("\n".join(block) for block in blocks)
     head = HEADER.format(project=PROJECT_NAME, version=PREFECT_VERSION, pool=work_pool)
@@ -333,5 +377,6 @@ def deployment_names(specs: Iterable[ModelSpec]) -> list[str]:
             *(f"retrain/{d}" for d in retrain_deployments(s).values()),
             f"monitor/{s.name}",
             f"ingest/{s.name}",
+            *([f"rollback/{s.name}"] if _watched(s) else []),
         )
     ]

@@ -73,12 +73,20 @@ def _walk_back(model: str, current: str, tags: dict[str, str]) -> tuple[str, dic
 
 
 @task(cache_policy=NO_CACHE)  # its errors are answers (no such version), not transient: no retries
-def rollback_target(model: str, to_version: str | None, force: bool = False) -> RollbackPlan:
-    """Where `champion` goes: `to_version`, or by default the nearest earlier champion that passed a gate."""
+def rollback_target(
+    model: str, to_version: str | None, force: bool = False, expected_current: str | None = None
+) -> RollbackPlan:
+    """Where `champion` goes: `to_version`, or by default the nearest earlier champion that passed a gate.
+
+    `expected_current`: refuse unless the champion is still that version (compare-and-swap)."""
     settings = get_settings()
     current = registry.get_champion(registry.client(settings), model)
     if current is None:
         raise RollbackError(f"{model} has no champion to roll back")
+    if expected_current is not None and current.version != str(expected_current):
+        raise RollbackError(
+            f"{model} champion is v{current.version}, not v{expected_current}: nothing rolled back"
+        )
     if to_version is None:
         target, tags = _walk_back(model, current.version, current.tags)
     else:
@@ -138,12 +146,15 @@ def move_champion_back(model: str, plan: RollbackPlan, reason: str) -> str:
     return at
 
 
-def record_rollback(model: str, plan: RollbackPlan, reason: str, at: str) -> dict[str, Any]:
+def record_rollback(
+    model: str, plan: RollbackPlan, reason: str, at: str, trigger_event_id: str | None = None
+) -> dict[str, Any]:
     """The audit entry for the move (actor resolved by tasks.audit; forced rollbacks say so)."""
+    trigger = {"trigger_event_id": trigger_event_id} if trigger_event_id else {}
     return record_decision(
         model,
         Action.ROLLBACK,
         versions={"from_version": plan.current, "to_version": plan.target},
         reason=reason,
-        evidence={"forced": plan.forced, "gate_passed": plan.gate_passed, "at": at},
+        evidence={"forced": plan.forced, "gate_passed": plan.gate_passed, "at": at, **trigger},
     )
