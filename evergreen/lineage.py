@@ -68,6 +68,7 @@ def build_lineage(
     validation: ValidationSummary,
     verdict: GateDecision,
     train_seconds: float,
+    train_cpu_seconds: float | None = None,
 ) -> dict[str, str]:
     """The tag dict for one registered version, in the order the lineage table shows it."""
     return {
@@ -91,6 +92,8 @@ def build_lineage(
         "gate_passed": str(verdict.passed).lower(),
         "gate_decision": as_tag(verdict.model_dump()),
         "train_seconds": f"{train_seconds:.3f}",
+        # CPU seconds of every fit in the run (refit included), all threads: the cost the backtest compares.
+        **({} if train_cpu_seconds is None else {"train_cpu_seconds": f"{train_cpu_seconds:.3f}"}),
         "reference_profile": REFERENCE_PROFILE,
     }
 

@@ -21,7 +21,7 @@ from prefect.runtime import flow_run
 from pydantic import BaseModel
 
 from adapters.prefect_lock import model_lock
-from evergreen import events, gate, training
+from evergreen import events, gate, training, update
 from evergreen.artifacts import artifact_key
 from evergreen.audit import Action
 from evergreen.events import Event
@@ -37,7 +37,7 @@ from tasks.registry import champion_tags, check_cooldown, describe_lineage, log_
 from tasks.retrain_failed import on_retrain_failed
 from tasks.shadow import start_shadow
 from tasks.spec import load_model_spec
-from tasks.training import Trained, gate_candidate, refit_if_passed, score_candidate, train_challenger
+from tasks.training import Trained, gate_candidate, refit_if_passed, score_candidate, train_update_or_full
 
 __all__ = ["Reason", "RetrainOutcome", "ValidationFailed", "retrain"]
 
@@ -62,6 +62,9 @@ class RetrainOutcome(BaseModel):
     gate_outcome: str | None = None
     # Coarse timings for benchmarks/retrain.py; per-step durations are in Prefect's task runs.
     seconds: dict[str, float] = {}
+    # training.update (issue 11): "full" or "update", and the version an update continued.
+    training_mode: str | None = None
+    base_version: str | None = None
 
 
 @flow(name="retrain", log_prints=False, on_failure=[on_retrain_failed])
@@ -92,7 +95,8 @@ def retrain(
     frame, data = pull_data(spec, data_rev)
     checked = validate_training_set(frame, spec, data.id)
     split = training.split(frame, spec)
-    challenger = train_challenger(spec, split)
+    # training.update: continue the current champion with a few trees, or a full fit (refit_every, drift).
+    challenger = train_update_or_full(spec, split, reason)
     run = _Run(spec, reason, trigger_event_id, str(flow_run.get_id() or uuid.uuid4()), started)
     with model_lock(model):
         recover(model, run.key)
@@ -151,9 +155,12 @@ class _Run:
             model=model, status=status, reason=reason, version=version, champion_version=current,
             previous_champion=previous, decision=verdict.model_dump(), data_version=data.id, run_id=logged.run_id,
             metrics={**scored.holdout_metrics, f"champion_{spec.metric}": verdict.champion,
-                     "latency_p95_ms": scored.latency_p95_ms, "train_seconds": trained.seconds},
-            detail=detail, gate_outcome=verdict.outcome,
-            seconds={"train": round(trained.seconds, 3), "total": round(time.perf_counter() - self.started, 3)},
+                     "latency_p95_ms": scored.latency_p95_ms, "train_seconds": trained.seconds,
+                     "train_cpu_seconds": trained.cpu_seconds},
+            detail=detail, gate_outcome=verdict.outcome, training_mode=trained.mode_tags.get(update.MODE_TAG),
+            base_version=trained.mode_tags.get(update.BASE_TAG),
+            seconds={"train": round(trained.seconds, 3), "train_cpu": round(trained.cpu_seconds, 3),
+                     "total": round(time.perf_counter() - self.started, 3)},
         ).model_dump()  # fmt: skip
 
     def _judgement(

@@ -72,8 +72,10 @@ def describe_lineage(
         validation=validation,
         verdict=verdict,
         train_seconds=trained.seconds,
+        train_cpu_seconds=trained.cpu_seconds,
     )
-    return {**tags, **estimate.calibrator_tags(spec.task), **multivariate.sample_tags()}
+    # The training mode (full or update, base version, update count): evergreen.update.lineage_tags.
+    return {**tags, **trained.mode_tags, **estimate.calibrator_tags(spec.task), **multivariate.sample_tags()}
 
 
 @task(cache_policy=NO_CACHE)
@@ -124,6 +126,7 @@ def log_candidate(
             f"champion_{spec.metric}": verdict.champion,
             "latency_p95_ms": scored.latency_p95_ms,
             "train_seconds": trained.seconds,
+            "train_cpu_seconds": trained.cpu_seconds,
             "train_rows": float(len(trained.rows)),
         },
         artifacts={

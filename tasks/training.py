@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -16,15 +18,32 @@ from evergreen.metrics import metric_value
 from evergreen.settings import get_settings
 from evergreen.spec import TASK_METRICS, ModelSpec, Window
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class Trained:
-    """A fitted pipeline and the rows it learned from; `seconds` adds up fit and refit."""
+    """A fitted pipeline and the rows it learned from.
+
+    `seconds` (wall) and `cpu_seconds` (process CPU, all threads) add up every fit of the run, refit
+    included. `base` is the champion pipeline an update continued (a refit continues it again);
+    `mode_tags` are its training-mode lineage tags (evergreen.update.lineage_tags).
+    """
 
     pipeline: Any
     rows: pd.DataFrame
     seconds: float
     refit: bool = False
+    cpu_seconds: float = 0.0
+    base: Any = None
+    mode_tags: dict[str, str] = field(default_factory=dict)
+
+
+def timed(fn: Callable[[], T]) -> tuple[T, float, float]:
+    """Run `fn`; return its result, wall seconds and CPU seconds (time.process_time: all threads)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - wall, time.process_time() - cpu
 
 
 @dataclass(frozen=True)
@@ -49,33 +68,51 @@ def train_model(spec: ModelSpec, train: pd.DataFrame, weights: Any = None) -> tu
 @task(cache_policy=NO_CACHE)
 def train_challenger(spec: ModelSpec, split: training.Split) -> Trained:
     """Fit on the training rows only, so the gate judges it on a hold-out it never saw."""
-    pipeline, seconds = train_model.fn(spec, split.train, split.weights)
-    return Trained(pipeline=pipeline, rows=split.train, seconds=seconds)
+    (pipeline, _), wall, cpu = timed(lambda: train_model.fn(spec, split.train, split.weights))
+    return Trained(
+        pipeline=pipeline, rows=split.train, seconds=wall, cpu_seconds=cpu,
+        mode_tags=update.lineage_tags("full", None, None),
+    )  # fmt: skip
 
 
 @task(cache_policy=NO_CACHE)
-def train_update_or_full(
-    spec: ModelSpec, split: training.Split, reason: str = ""
-) -> tuple[Trained, dict[str, str]]:
-    """A warm-start update of the champion when training.update allows it, else a full fit; plus lineage tags.
+def train_update_or_full(spec: ModelSpec, split: training.Split, reason: str = "") -> Trained:
+    """A warm-start update of the current champion when `training.update` allows it, else a full fit.
 
-    Not yet called by flows/retrain.py (issue 11 part 2 is unfinished): the caller must add the tags to the version.
+    The mode comes from the CURRENT champion's tags (evergreen.update.choose_mode), so after a rollback
+    the next update continues the restored champion and counts from its update count.
     """
     upd = spec.training.update
     champ = mlflow_registry.get_champion(mlflow_registry.client(get_settings()), spec.name) if upd else None
     mode = update.choose_mode(upd, champ.tags if champ else None, reason)
     if mode == "full" or champ is None or upd is None:
-        return train_challenger.fn(spec, split), update.lineage_tags("full", None, None)
-    window = Window(kind="rolling", period=upd.window)
-    rows, _ = training.apply_window(split.train, window, spec.data.time_column)
-    champ_pipe = mlflow_registry.load_sklearn(champ.model_uri)
-    pipeline, seconds = update.update_fit(
-        champ_pipe, rows, training.labels(rows, spec), spec.feature_names, upd.trees
+        return train_challenger.fn(spec, split)
+    log = get_run_logger()
+    base = mlflow_registry.load_sklearn(champ.model_uri)
+    rows, _ = training.apply_window(
+        split.train, Window(kind="rolling", period=upd.window), spec.data.time_column
     )
-    get_run_logger().info("updated v%s with %s trees on %s rows", champ.version, upd.trees, len(rows))
-    return Trained(pipeline=pipeline, rows=rows, seconds=seconds), update.lineage_tags(
-        "update", champ.tags, champ.version
+    try:
+        pipeline, wall, cpu = _continue(spec, base, rows, upd.trees)
+    except ValueError as exc:  # e.g. a champion that is not LightGBM, or lacks a spec'd feature
+        log.warning("cannot update v%s (%s): full fit instead", champ.version, exc)
+        return train_challenger.fn(spec, split)
+    log.info("updated v%s with %s trees on %s rows", champ.version, upd.trees, len(rows))
+    return Trained(
+        pipeline=pipeline, rows=rows, seconds=wall, cpu_seconds=cpu, base=base,
+        mode_tags=update.lineage_tags("update", champ.tags, champ.version),
+    )  # fmt: skip
+
+
+def _continue(spec: ModelSpec, base: Any, rows: pd.DataFrame, trees: int) -> tuple[Any, float, float]:
+    """update_fit timed like a full fit (wall and CPU around the whole call)."""
+    missing = sorted(set(spec.feature_names) - set(getattr(base, "feature_names_in_", spec.feature_names)))
+    if missing:
+        raise ValueError(f"the champion was not trained on {missing}")
+    (pipeline, _), wall, cpu = timed(
+        lambda: update.update_fit(base, rows, training.labels(rows, spec), spec.feature_names, trees)
     )
+    return pipeline, wall, cpu
 
 
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -132,9 +169,20 @@ def gate_candidate(spec: ModelSpec, scored: Scored, rows: pd.DataFrame | None = 
 
 @task(cache_policy=NO_CACHE)
 def refit_if_passed(spec: ModelSpec, frame: pd.DataFrame, challenger: Trained, passed: bool) -> Trained:
-    """The gate judged the twin trained without the hold-out; the registered model also learns from it."""
+    """The gate judged the twin trained without the hold-out; the registered model also learns from it.
+
+    An update is refit as an update: the same champion continued on the update window, hold-out included.
+    """
     if not (passed and spec.training.refit):
         return challenger
     rows, weights = training.refit_rows(frame, spec)
-    pipeline, seconds = train_model.fn(spec, rows, weights)
-    return Trained(pipeline=pipeline, rows=rows, seconds=challenger.seconds + seconds, refit=True)
+    if challenger.base is not None and spec.training.update is not None:
+        window = Window(kind="rolling", period=spec.training.update.window)
+        rows, _ = training.apply_window(rows, window, spec.data.time_column)
+        pipeline, wall, cpu = _continue(spec, challenger.base, rows, spec.training.update.trees)
+    else:
+        (pipeline, _), wall, cpu = timed(lambda: train_model.fn(spec, rows, weights))
+    return replace(
+        challenger, pipeline=pipeline, rows=rows, refit=True,
+        seconds=challenger.seconds + wall, cpu_seconds=challenger.cpu_seconds + cpu,
+    )  # fmt: skip
