@@ -9,6 +9,7 @@ batches tells them apart.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -32,13 +33,12 @@ WEAK = {"training.estimator.params": {"n_estimators": 1, "num_leaves": 2, "min_c
 @pytest.fixture
 def env(prefect_server, mlflow_server, stack_env, tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
-    stack_env(
+    return stack_env(
         prefect=prefect_server,
         mlflow=mlflow_server,
         home=tmp_path / "home",
         EVERGREEN_MLFLOW_TRACKING_URI=mlflow_server.url,
     )
-    return prefect_server.api_url
 
 
 def _model(tmp_path, monkeypatch, prefix: str, promotion: dict[str, Any]) -> str:
@@ -86,6 +86,7 @@ def _wait_events(api: str, model: str, name: str, count: int) -> list[dict[str, 
 
 
 def test_shadow_is_scored_beside_the_champion_then_promoted_or_retired(env, tmp_path, monkeypatch):
+    api = env["PREFECT_API_URL"]
     from flows.ingest import ingest
     from flows.retrain import retrain
 
@@ -100,9 +101,9 @@ def test_shadow_is_scored_beside_the_champion_then_promoted_or_retired(env, tmp_
     strong = retrain(model=model, force=True)
     assert strong["status"] == "shadow" and strong["champion_version"] == "1", strong
     assert _alias(model, "shadow") == strong["version"] == "2" and _alias(model, "champion") == "1"
-    started = _wait_events(env, model, "evergreen.shadow.started", 1)
+    started = _wait_events(api, model, "evergreen.shadow.started", 1)
     assert started[0]["payload"]["version"] == "2" and started[0]["payload"]["shadow_batches"] == 2
-    assert not _events(env, model, "evergreen.model.promoted")[1:]  # only v1's direct promotion
+    assert not _events(api, model, "evergreen.model.promoted")[1:]  # only v1's direct promotion
     (shadowed,) = _audit(model, Action.SHADOW)
     assert shadowed.versions == {"version": "2", "champion": "1"}
 
@@ -113,9 +114,9 @@ def test_shadow_is_scored_beside_the_champion_then_promoted_or_retired(env, tmp_
     assert decided["decision"] == "promote" and decided["decided"] == "promoted", decided
     assert decided["rows"] == 2 * WEEK and decided["p_better"] < 0.05
     assert _alias(model, "champion") == "2" and _alias(model, "shadow") is None
-    promoted = _wait_events(env, model, "evergreen.shadow.promoted", 1)[0]["payload"]
+    promoted = _wait_events(api, model, "evergreen.shadow.promoted", 1)[0]["payload"]
     assert promoted["version"] == "2" and promoted["previous_champion"] == "1" and promoted["summary"]
-    assert len(_wait_events(env, model, "evergreen.shadow.scored", 2)) == 2
+    assert len(_wait_events(api, model, "evergreen.shadow.scored", 2)) == 2
     by_shadow = [e for e in _audit(model, Action.PROMOTE) if e.evidence.get("source") == "shadow"]
     assert [e.versions for e in by_shadow] == [{"version": "2", "previous_champion": "1"}]
     champ = model_registry.get_champion(model_registry.client(get_settings()), model)
@@ -132,18 +133,33 @@ def test_shadow_is_scored_beside_the_champion_then_promoted_or_retired(env, tmp_
     assert tags["retired"] == "true" and tags["shadow_decision"] == "retired"
     (gone,) = _audit(model, Action.RETIRE)
     assert gone.versions == {"version": "3", "champion": "2"}
-    payload = _wait_events(env, model, "evergreen.shadow.retired", 1)[0]["payload"]
+    payload = _wait_events(api, model, "evergreen.shadow.retired", 1)[0]["payload"]
     assert payload["version"] == "3" and payload["champion_version"] == "2"
 
 
-def test_watch_flags_a_worse_champion_and_the_rollback_restores_the_previous(env, tmp_path, monkeypatch):
-    import yaml
-
-    from deployments import render_prefect_yaml
+def _deploy_rollback_only(model: str, models_dir, pool: str, dest, env: dict[str, str]) -> None:
+    """Deploy just the rendered rollback/<model> deployment and its automation (not the monitor's
+    ingest trigger: this test runs the monitor in-process, and a second one would race it)."""
+    import stack
+    from deployments.render import HEADER, PREFECT_VERSION, PROJECT_NAME, rollback_block
     from evergreen.spec import load_spec
+    from tests.e2e.harness import deploy
+
+    spec = load_spec(model, models_dir)
+    head = HEADER.format(project=PROJECT_NAME, version=PREFECT_VERSION, pool=pool)
+    dest.write_text(head + "\n".join(rollback_block(spec)) + "\n")
+    stack.create_work_pool(env["PREFECT_API_URL"], pool, env=env)
+    deploy(dest, env)
+
+
+def test_watch_flags_a_worse_champion_and_the_automation_rolls_it_back(
+    env, prefect_worker, prefect_server, tmp_path, monkeypatch
+):
+    """The regression event starts the rendered automation's rollback run on a real process worker."""
     from flows.ingest import ingest
     from flows.retrain import retrain
     from flows.rollback import RollbackError, rollback
+    from tests.e2e.harness import wait_for
 
     promotion = {"watch_batches": 2, "min_rows": 100, "alpha": 0.05}
     model = _model(tmp_path, monkeypatch, "watch", promotion)
@@ -154,35 +170,30 @@ def test_watch_flags_a_worse_champion_and_the_rollback_restores_the_previous(env
     worse = retrain(model=model, force=True, overrides=WEAK)  # passes only thanks to the tolerance
     assert worse["status"] == "promoted" and worse["version"] == "2", worse
 
+    run_env = {**env, "EVERGREEN_MODELS_DIR": os.environ["EVERGREEN_MODELS_DIR"]}
+    pool = f"watch-pool-{tmp_path.name[-6:].lower().replace('_', '-')}"
+    _deploy_rollback_only(model, tmp_path / "models", pool, tmp_path / "prefect.yaml", run_env)
+    prefect_worker(pool, server=prefect_server, cwd=ROOT, env=run_env)
+
     out = _ingest_and_monitor(model, weeks[3], tmp_path / "w3.parquet")["watch"]
     assert out["status"] == "regressed" and out["version"] == "2" and out["previous_version"] == "1", out
     assert out["p_worse"] < out["alpha_per_look"] and out["rows"] == WEEK
-    watched = _wait_events(env, model, "evergreen.champion.watched", 1)
+    watched = _wait_events(env["PREFECT_API_URL"], model, "evergreen.champion.watched", 1)
     assert watched[0]["payload"]["status"] == "regressed"
-    (regressed,) = _wait_events(env, model, "evergreen.champion.regressed", 1)
+    (regressed,) = _wait_events(env["PREFECT_API_URL"], model, "evergreen.champion.regressed", 1)
 
-    # What the rendered automation <model>-rollback-on-regression passes to rollback/<model>: the
-    # trigger's templates filled from the stored event (the e2e suite runs such automations for real).
-    spec = load_spec(model, tmp_path / "models")
-    doc = yaml.safe_load(render_prefect_yaml([spec]))
-    (dep,) = [d for d in doc["deployments"] if d["entrypoint"] == "flows/rollback.py:rollback"]
-    params = dep["triggers"][0]["parameters"]
-    filled = {
-        k: str(v)
-        .replace("{{ event.resource.name }}", model)
-        .replace("{{ event.id | string }}", regressed["id"])
-        .replace("{{ event.payload.previous_version }}", regressed["payload"]["previous_version"])
-        .replace("{{ event.payload.version }}", regressed["payload"]["version"])
-        .replace("{{ event.payload.reason }}", regressed["payload"]["reason"])
-        for k, v in params.items()
-    }
-    done = rollback(**filled)
-    assert done["from_version"] == "2" and done["to_version"] == "1" and _alias(model, "champion") == "1"
-    (entry,) = _audit(model, Action.ROLLBACK)
+    # the automation <model>-rollback-on-regression runs rollback/<model> on the worker
+    wait_for(f"{model} champion back at v1", lambda: _alias(model, "champion") == "1", timeout=180)
+    (entry,) = wait_for("the rollback audit entry", lambda: _audit(model, Action.ROLLBACK), timeout=60)
     assert entry.versions == {"from_version": "2", "to_version": "1"}
     assert entry.evidence["trigger_event_id"] == regressed["id"] and entry.reason.startswith("watch: ")
+    assert entry.actor == f"automation:{model}-rollback-on-regression", entry.actor
+    rolled = _wait_events(env["PREFECT_API_URL"], model, "evergreen.model.rolled-back", 1)[0]["payload"]
+    assert rolled["trigger_event_id"] == regressed["id"]
+
+    params = {"model": model, "to_version": "1", "from_version": "2", "reason": "again"}
     with pytest.raises(RollbackError, match="nothing rolled back"):  # a repeated event moves nothing
-        rollback(**filled)
+        rollback(**params)
     # the restored champion is not watched against anything (the watch belongs to a promotion)
     again = _ingest_and_monitor(model, weeks[4], tmp_path / "w4.parquet")
     assert again["watch"] is None and again["champion_version"] == "1"
