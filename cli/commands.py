@@ -18,6 +18,7 @@ MODULES = [
     "cli.history_cmd",  # history (audit log)
     "cli.serve_cmd",  # serve (MLflow scoring server following an alias)
     "cli.notify_cmd",  # notify setup, notify apply
+    "cli.approve_cmd",  # approve (answer a retrain paused for approval)
 ]
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+import pandas as pd
+from pydantic import BaseModel
+
 Approval = Literal["never", "borderline", "always"]
 
 
@@ -35,3 +38,60 @@ def needs_approval(
     if approval == "always":
         return True
     return is_borderline(ci_low, tolerance, require_superiority)
+
+
+# Version tags of an approval (docs/lineage.md): pending while the retrain is paused, then the answer.
+STATUS_TAG = "approval_status"  # pending | approved | rejected | timed_out
+FLOW_RUN_TAG = "approval_flow_run_id"
+
+
+class ApprovalDecision(BaseModel):
+    """A person's answer to a paused retrain, or the timeout's reject."""
+
+    approved: bool
+    approver: str
+    comment: str = ""
+    timed_out: bool = False
+
+    @property
+    def status(self) -> str:
+        return "approved" if self.approved else ("timed_out" if self.timed_out else "rejected")
+
+    def describe(self) -> str:
+        """One line for the rejection reason, the audit entry and the logs."""
+        if self.timed_out:
+            return f"approval timed out ({self.comment}): rejected"
+        said = f": {self.comment}" if self.comment else ""
+        return f"{'approved' if self.approved else 'rejected'} by {self.approver}{said}"
+
+
+def timed_out(timeout_seconds: int) -> ApprovalDecision:
+    """The default answer when nobody answered in time: reject."""
+    return ApprovalDecision(
+        approved=False, approver="timeout", comment=f"no answer within {timeout_seconds} s", timed_out=True
+    )
+
+
+def timeout_seconds(duration: str) -> int:
+    """`promotion.approval_timeout` (e.g. "1h", "30s") in whole seconds, at least 1."""
+    return max(1, int(pd.Timedelta(duration).total_seconds()))
+
+
+def poll_seconds(timeout: int) -> int:
+    """How often the paused run asks the API whether it was resumed: 10 s, faster for short timeouts."""
+    return max(1, min(10, timeout // 30))
+
+
+def pending_tags(flow_run_id: str) -> dict[str, str]:
+    """Tags while the version waits: the paused run to resume (`evergreen approve` finds it by this)."""
+    return {STATUS_TAG: "pending", FLOW_RUN_TAG: flow_run_id}
+
+
+def decision_tags(decision: ApprovalDecision, at: str) -> dict[str, str]:
+    """Tags once answered: status, who, what they said, when."""
+    return {
+        STATUS_TAG: decision.status,
+        "approval_approver": decision.approver[:250],
+        "approval_comment": decision.comment[:4000],
+        "approval_decided_at": at,
+    }

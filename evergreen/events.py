@@ -152,3 +152,44 @@ LABELS_INGESTED_KEYS = ("source", "labels", "data_version", "data_rev", "labelle
 def labels_ingested(outcome: dict[str, Any]) -> dict[str, Any]:
     """`evergreen.labels.ingested`: delayed labels committed as a new data version of the model's dataset."""
     return {k: outcome[k] for k in LABELS_INGESTED_KEYS}
+
+
+def approval_requested(
+    *,
+    version: str,
+    flow_run_id: str,
+    verdict: GateDecision,
+    reason: str,
+    borderline: bool,
+    timeout_seconds: int,
+) -> dict[str, Any]:
+    """`evergreen.approval.requested`: a gate-passed version waits in a paused retrain for a person."""
+    return {
+        "version": version,
+        "flow_run_id": flow_run_id,
+        "reason": reason,
+        "borderline": borderline,
+        "timeout_seconds": timeout_seconds,
+        "metric": verdict.metric,
+        "challenger": verdict.challenger,
+        "champion": verdict.champion,
+        "champion_version": verdict.champion_version or "",
+        "ci_low": verdict.ci_low,
+        "ci_high": verdict.ci_high,
+        "summary": verdict.summary,
+    }
+
+
+def approval_decided(
+    *, version: str, flow_run_id: str, approved: bool, approver: str, comment: str, timed_out: bool
+) -> dict[str, Any]:
+    """`evergreen.approval.decided`: the person's answer (or the timeout's reject) on a paused retrain."""
+    return {
+        "version": version,
+        "flow_run_id": flow_run_id,
+        "approved": approved,
+        "decision": "approved" if approved else "rejected",
+        "approver": approver,
+        "comment": comment,
+        "timed_out": timed_out,
+    }

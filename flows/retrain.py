@@ -30,6 +30,7 @@ from evergreen.lineage import gate_artifact, judgement_tags
 from evergreen.policy import Decision
 from evergreen.spec import ModelSpec
 from tasks.announce import emit_event, publish_markdown
+from tasks.approval import approval_gate
 from tasks.audit import record_decision
 from tasks.data import ValidationFailed, pull_data, validate_training_set
 from tasks.promotion import promote_checked, recover, register_once
@@ -65,6 +66,8 @@ class RetrainOutcome(BaseModel):
     # training.update (issue 11): "full" or "update", and the version an update continued.
     training_mode: str | None = None
     base_version: str | None = None
+    # promotion.approval (issue 13): the person's answer, when the run paused for one.
+    approval: dict[str, Any] | None = None
 
 
 @flow(name="retrain", log_prints=False, on_failure=[on_retrain_failed])
@@ -141,13 +144,15 @@ class _Run:
         logged = log_candidate(spec, trained, judged_rows, scored, verdict, checked, tags)
         version = register_once(model, logged, tags, f"{reason}: {verdict.summary}")
         previous = scored.champion_version
-        if verdict.passed and previous and spec.promotion.mode == "shadow":  # the monitor decides later
+        # promotion.approval: a paused run asks a person; a no (or the timeout) rejects for the alias only.
+        alias_verdict, approval = approval_gate(spec, version, verdict, reason, previous)
+        if alias_verdict.passed and previous and spec.promotion.mode == "shadow":  # the monitor decides later
             status, detail, current = start_shadow(
                 spec, version, verdict, previous, reason=reason, trigger_event_id=self.trigger,
                 data_version=data.id, lineage=tags, run_id=logged.run_id, retrain_key=self.key,
             )  # fmt: skip
         else:
-            status, detail, current = promote_checked(model, version, verdict, previous, reason)
+            status, detail, current = promote_checked(model, version, alias_verdict, previous, reason)
         if status != "shadow":  # start_shadow audits and announces its own
             self._audit(status, version, previous, detail, verdict, logged.run_id, data.id)
             _announce(model, reason, self.trigger, data.id, version, verdict, current, previous, tags, status)
@@ -159,6 +164,7 @@ class _Run:
                      "train_cpu_seconds": trained.cpu_seconds},
             detail=detail, gate_outcome=verdict.outcome, training_mode=trained.mode_tags.get(update.MODE_TAG),
             base_version=trained.mode_tags.get(update.BASE_TAG),
+            approval=None if approval is None else approval.model_dump(),
             seconds={"train": round(trained.seconds, 3), "train_cpu": round(trained.cpu_seconds, 3),
                      "total": round(time.perf_counter() - self.started, 3)},
         ).model_dump()  # fmt: skip
