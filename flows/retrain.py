@@ -1,7 +1,8 @@
 """The retrain flow, step by step as in DESIGN.md's loop:
 
-check policy (cooldown) -> pull -> validate -> train -> [lock: recover -> score -> gate -> register ->
-promote] -> audit -> announce.
+check policy (cooldown) -> pull -> validate -> train (a full fit, or with `training.update` a warm-start
+update of the champion) -> [lock: recover -> score -> gate -> register -> (approval pause, when
+`promotion.approval` asks a person) -> promote] -> audit -> announce.
 
 Every trained model is registered with its lineage; only a passing gate moves the `champion` alias.
 Any failure before the alias move leaves the registry and the champion exactly as they were.
