@@ -163,3 +163,47 @@ def test_a_paused_retrain_is_approved_rejected_or_times_out(env, prefect_server,
         timed["version"],
     ]
     assert all(e["payload"]["timeout_seconds"] in (60, 3) and e["payload"]["flow_run_id"] for e in requested)
+
+
+def test_a_paused_deployment_run_on_a_worker_is_approved_through_the_api(
+    env, prefect_server, prefect_worker, tmp_path, monkeypatch
+):
+    """The same pause in a deployment run: the worker's process waits, `evergreen approve` resumes it."""
+    from prefect import flow
+    from prefect.deployments import run_deployment
+
+    from flows.ingest import ingest
+
+    model = f"approve-dep-{tmp_path.name[-6:].lower().replace('_', '-')}"
+    raw = spec_dict("binary", name=model, window={"kind": "rolling", "period": "14D"})
+    raw["training"]["holdout"] = {"period": "2D"}
+    raw["promotion"] = {"approval": "always", "approval_timeout": "60s"}
+    models = tmp_path / "models"
+    write_spec(models, raw)
+    monkeypatch.setenv("EVERGREEN_MODELS_DIR", str(models))
+    frame = synth_frame("binary", weeks=3, seed=11)
+    assert ingest(model=model, path=write_batch(frame, tmp_path / "a.parquet"))["status"] == "ingested"
+
+    pool = f"approve-pool-{tmp_path.name[-6:].lower()}"
+    prefect_worker(pool, server=prefect_server, cwd=ROOT, env={**env, "EVERGREEN_MODELS_DIR": str(models)})
+    source = flow.from_source(source=str(ROOT), entrypoint="flows/retrain.py:retrain")
+    dep_id = source.deploy(name=model, work_pool_name=pool, print_next_steps=False)
+    started = run_deployment(dep_id, parameters={"model": model}, timeout=0)
+
+    done: Future[Any] = Future()  # never set: _paused_run only polls the API here
+    paused = _paused_run(model, done, wait=120)
+    assert paused["flow_run_id"] == str(started.id)
+    cli = subprocess.run(
+        [sys.executable, "-m", "cli.main", "approve", paused["flow_run_id"], "--approve", "--approver", "cy"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    assert "approved by cy" in cli.stdout
+    deadline = time.monotonic() + 120
+    while _final_state(paused["flow_run_id"]) != "COMPLETED" and time.monotonic() < deadline:
+        time.sleep(1)
+    assert _final_state(paused["flow_run_id"]) == "COMPLETED"
+    cl = model_registry.client(get_settings())
+    champ = cl.get_model_version_by_alias(model, "champion")
+    assert champ.version == paused["version"] and champ.tags["approval_approver"] == "cy"
+    assert champ.tags["prefect_flow_run_id"] == paused["flow_run_id"]  # registered by the worker's run
