@@ -5,8 +5,8 @@
   replaces is retired first. Audit `shadow`, events `model.registered` and `shadow.started`.
 - `shadow_batch` (monitor flow): the shadow and the champion are scored on the batch's labelled rows;
   the batch's paired sums are stored as a tag on the shadow version (`shadow.batch.<n>`, so the count
-  survives a killed run and a batch counts once), `shadow.scored` is emitted, and evergreen.shadow
-  decides: promote (champion moves, compare-and-swap, audit `promote`, `shadow.promoted`) or retire
+  survives a killed run and a batch counts once), `shadow.scored` is emitted and audited (`shadow`,
+  evidence step "scored"), and evergreen.shadow decides: promote (champion moves, compare-and-swap, audit `promote`, `shadow.promoted`) or retire
   (alias removed, version tagged retired, audit `retire`, `shadow.retired`).
 """
 
@@ -126,7 +126,7 @@ def start_shadow(
         key=f"retrain:{retrain_key}:shadow",
         evidence={"run_id": run_id, "flow_run_id": retrain_key, "trigger_event_id": trigger_event_id,
                   "retrain_reason": reason, "gate": verdict.summary, "gate_outcome": verdict.outcome,
-                  "data_version": data_version, "shadow_batches": n},
+                  "data_version": data_version, "shadow_batches": n, "step": "started"},
     )  # fmt: skip
     payload = {
         **events.model_verdict(
@@ -187,10 +187,17 @@ def shadow_batch(
     log.info("shadow %s v%s vs champion v%s: %s", model, sh.version, champ.version, d.summary)
     evidence = {"batches": d.batches, "rows": d.test.n, "p_worse": d.test.p_worse, "p_better": d.test.p_better,
                 "mean_diff": d.test.mean_diff, "data_version": context.get("data_version", "")}  # fmt: skip
+    if counted:  # every scored batch is a step of the decision: audited (idempotent per batch)
+        record_decision(
+            model, Action.SHADOW, versions={"version": sh.version, "champion": champ.version},
+            reason=f"scored beside champion v{champ.version}: {d.summary}",
+            evidence={"step": "scored", "batch_key": batch_key, "event_id": payload["event_id"], **evidence},
+            key=f"shadow-scored/{model}/v{sh.version}/{len(stored)}",
+        )  # fmt: skip
     if d.decision == "promote":
         payload["decided"] = promote_shadow(model, sh.version, champ.version, d.summary, evidence)
     elif d.decision == "retire":
-        payload["decided"] = retire(model, sh.version, champ.version, d.summary, evidence)
+        payload["decided"] = retire_shadow(model, sh.version, champ.version, d.summary, evidence)
     return payload
 
 
@@ -210,8 +217,10 @@ def promote_shadow(model: str, version: str, champion: str, summary: str, eviden
     with model_lock(model):
         now = find_aliased(model, registry.CHAMPION)
         if now is None or now.version != champion:
-            log.warning("champion moved to v%s before shadow v%s was promoted: not promoting", now, version)
+            log.warning("champion moved to %s before shadow v%s was promoted: not promoting", now, version)
             return "champion-moved"
+        if _shadow_moved(model, version):  # a retrain replaced (and retired) it meanwhile
+            return "shadow-moved"
         registry.set_alias(
             settings, model, registry.CHAMPION, version, reason=f"shadow: {summary}"[:4000], previous=champion
         )
@@ -226,6 +235,22 @@ def promote_shadow(model: str, version: str, champion: str, summary: str, eviden
             "decision": "promoted", "summary": summary, **evidence}  # fmt: skip
     emit_event(Event.SHADOW_PROMOTED, model, body)
     return "promoted"
+
+
+def _shadow_moved(model: str, version: str) -> bool:
+    now = find_aliased(model, SHADOW)
+    if now is not None and now.version == version:
+        return False
+    get_run_logger().warning("shadow of %s is no longer v%s (now %s): no decision", model, version, now)
+    return True
+
+
+def retire_shadow(model: str, version: str, champion: str, summary: str, evidence: dict[str, Any]) -> str:
+    """The monitor's retire: in the model's lock, and only if `version` is still the shadow."""
+    with model_lock(model):
+        if _shadow_moved(model, version):
+            return "shadow-moved"
+        return retire(model, version, champion, summary, evidence)
 
 
 def retire(model: str, version: str, champion: str | None, summary: str, evidence: dict[str, Any]) -> str:

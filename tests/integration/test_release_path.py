@@ -88,6 +88,7 @@ def _wait_events(api: str, model: str, name: str, count: int) -> list[dict[str, 
 def test_shadow_is_scored_beside_the_champion_then_promoted_or_retired(env, tmp_path, monkeypatch):
     api = env["PREFECT_API_URL"]
     from flows.ingest import ingest
+    from flows.monitor import monitor
     from flows.retrain import retrain
 
     promotion = {"mode": "shadow", "shadow_batches": 2, "min_rows": 100, "alpha": 0.05}
@@ -105,18 +106,22 @@ def test_shadow_is_scored_beside_the_champion_then_promoted_or_retired(env, tmp_
     assert started[0]["payload"]["version"] == "2" and started[0]["payload"]["shadow_batches"] == 2
     assert not _events(api, model, "evergreen.model.promoted")[1:]  # only v1's direct promotion
     (shadowed,) = _audit(model, Action.SHADOW)
-    assert shadowed.versions == {"version": "2", "champion": "1"}
+    assert shadowed.versions == {"version": "2", "champion": "1"} and shadowed.evidence["step"] == "started"
 
     wait = _ingest_and_monitor(model, weeks[3], tmp_path / "w3.parquet")["shadow"]
     assert wait["decision"] == "wait" and wait["counted"] and wait["batches"] == 1, wait
     assert wait["batch_rows"] == WEEK and wait["shadow_loss"] < wait["champion_loss"]
+    again = monitor(model=model, data_rev=wait["data_rev"])["shadow"]  # the same batch again (a retry)
+    assert not again["counted"] and again["batches"] == 1 and again["decision"] == "wait", again
     decided = _ingest_and_monitor(model, weeks[4], tmp_path / "w4.parquet")["shadow"]
     assert decided["decision"] == "promote" and decided["decided"] == "promoted", decided
     assert decided["rows"] == 2 * WEEK and decided["p_better"] < 0.05
     assert _alias(model, "champion") == "2" and _alias(model, "shadow") is None
     promoted = _wait_events(api, model, "evergreen.shadow.promoted", 1)[0]["payload"]
     assert promoted["version"] == "2" and promoted["previous_champion"] == "1" and promoted["summary"]
-    assert len(_wait_events(api, model, "evergreen.shadow.scored", 2)) == 2
+    assert len(_wait_events(api, model, "evergreen.shadow.scored", 3)) == 3  # the retry emits one too
+    steps = [e.evidence["step"] for e in _audit(model, Action.SHADOW)]
+    assert steps == ["started", "scored", "scored"], steps  # the repeated batch is not a new step
     by_shadow = [e for e in _audit(model, Action.PROMOTE) if e.evidence.get("source") == "shadow"]
     assert [e.versions for e in by_shadow] == [{"version": "2", "previous_champion": "1"}]
     champ = model_registry.get_champion(model_registry.client(get_settings()), model)
