@@ -10,8 +10,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from evergreen.drift.binning import bin_batch, merge_groups
+from evergreen.drift.binning import Binned, bin_batch, merge_groups
 from evergreen.drift.impact import rank_impact
+from evergreen.drift.multivariate import MultivariateResult
 from evergreen.drift.profile import (
     SCORE_BINS,
     CategoricalProfile,
@@ -64,13 +65,21 @@ def _numeric_drift(prof: NumericProfile, values: np.ndarray) -> dict[str, Any]:
         nulls = int(np.count_nonzero(nan))
         x = values[~nan] if nulls else values
         total = float(x.sum())
-    out: dict[str, Any] = {"n": int(x.size), "nulls": nulls}
     if x.size == 0 or prof.count == 0:
+        return {"n": int(x.size), "nulls": nulls}
+    return numeric_stats(
+        prof, int(x.size), nulls, total, bin_batch(np.asarray(prof.edges, dtype=np.float64), x)
+    )
+
+
+def numeric_stats(prof: NumericProfile, n: int, nulls: int, total: float, binned: Binned) -> dict[str, Any]:
+    """Statistics of one numeric column from its binned counts (shared by evergreen.drift.partitioned)."""
+    out: dict[str, Any] = {"n": n, "nulls": nulls}
+    if n == 0 or prof.count == 0:
         return out
-    out["batch_mean"] = finite(total / x.size)
+    out["batch_mean"] = finite(total / n)
     edges = np.asarray(prof.edges, dtype=np.float64)
     ref = np.asarray(prof.counts, dtype=np.float64)
-    binned = bin_batch(edges, x)
     batch = binned.counts.astype(np.float64)
     below, above, bmin, bmax = binned.below, binned.above, binned.low, binned.high
     out["out_of_range"] = below + above
@@ -88,7 +97,7 @@ def _numeric_drift(prof: NumericProfile, values: np.ndarray) -> dict[str, Any]:
     ks, w1 = cdf_distances(positions, rm, bm)
     scale = prof.std if prof.std else 1.0
     out["ks"] = finite(ks)
-    out["ks_pvalue"] = finite(ks_pvalue(ks, prof.count, int(x.size)))
+    out["ks_pvalue"] = finite(ks_pvalue(ks, prof.count, n))
     out["wasserstein"] = finite(w1 / scale)
     return out
 
@@ -96,6 +105,11 @@ def _numeric_drift(prof: NumericProfile, values: np.ndarray) -> dict[str, Any]:
 def _categorical_drift(prof: CategoricalProfile, series: pd.Series) -> dict[str, Any]:
     """Statistics of one categorical column on the top reference categories, OTHER and UNSEEN."""
     counts, nulls = category_counts(series)
+    return categorical_stats(prof, counts, nulls)
+
+
+def categorical_stats(prof: CategoricalProfile, counts: dict[str, int], nulls: int) -> dict[str, Any]:
+    """Statistics of one categorical column from its category counts (shared with partitioned drift)."""
     n = sum(counts.values())
     out: dict[str, Any] = {"n": n, "nulls": nulls}
     if n == 0 or prof.count == 0:
@@ -128,13 +142,24 @@ def _score_drift(profile: ReferenceProfile, scores: np.ndarray) -> dict[str, Any
     s = as_float(scores)
     nan = np.isnan(s)
     s = s[~nan]
-    out: dict[str, Any] = {"n": int(s.size), "nulls": int(np.count_nonzero(nan))}
-    if s.size == 0 or not profile.score_histogram:
+    n, nulls = int(s.size), int(np.count_nonzero(nan))
+    if n == 0 or not profile.score_histogram:
+        return {"n": n, "nulls": nulls}
+    oor = int(np.count_nonzero((s < 0) | (s > 1)))
+    return score_stats(profile, n, nulls, float(s.sum()), score_histogram(s), oor)
+
+
+def score_stats(
+    profile: ReferenceProfile, n: int, nulls: int, total: float, hist: np.ndarray, out_of_range: int
+) -> dict[str, Any]:
+    """Statistics of the model's scores from their histogram (shared with partitioned drift)."""
+    out: dict[str, Any] = {"n": n, "nulls": nulls}
+    if n == 0 or not profile.score_histogram:
         return out
     ref = np.asarray(profile.score_histogram, dtype=np.float64)
-    batch = score_histogram(s).astype(np.float64)
-    out["out_of_range"] = int(np.count_nonzero((s < 0) | (s > 1)))
-    out["batch_mean"] = finite(s.mean())
+    batch = np.asarray(hist, dtype=np.float64)
+    out["out_of_range"] = out_of_range
+    out["batch_mean"] = finite(total / n)
     out["reference_mean"] = profile.score_mean
     out.update(_grouped_stats(ref, batch, merge_groups(ref)))
     ks, w1 = cdf_distances(np.linspace(0.0, 1.0, SCORE_BINS + 1), ref, batch)
@@ -142,7 +167,7 @@ def _score_drift(profile: ReferenceProfile, scores: np.ndarray) -> dict[str, Any
     mu = float(np.average(mids, weights=ref)) if ref.sum() else 0.0
     sd = math.sqrt(float(np.average((mids - mu) ** 2, weights=ref))) if ref.sum() else 0.0
     out["ks"] = finite(ks)
-    out["ks_pvalue"] = finite(ks_pvalue(ks, int(ref.sum()), int(s.size)))
+    out["ks_pvalue"] = finite(ks_pvalue(ks, int(ref.sum()), n))
     out["wasserstein"] = finite(w1 / (sd if sd > 0 else 1.0))
     return out
 
@@ -165,9 +190,49 @@ def measure_drift(
     `cfg.multivariate.enabled`; the profile's `importance` ranks features by impact and, with
     `cfg.weighting: importance`, weights the share (evergreen.drift.verdict has the rule).
     """
+    stats: dict[str, dict[str, Any]] = {}
+    for name in profile.features:
+        num_prof = profile.numeric.get(name)
+        if name not in batch.columns:
+            continue  # report_from_stats marks it missing
+        if num_prof is not None:
+            stats[name] = _numeric_drift(num_prof, as_float(batch[name]))
+        else:
+            stats[name] = _categorical_drift(profile.categorical[name], batch[name])
+    sstats = _score_drift(profile, scores) if scores is not None and profile.score_histogram else None
+    multivariate, note = multivariate_check(cfg, reference, batch, profile.features)
+    return report_from_stats(
+        profile,
+        stats,
+        cfg,
+        n_rows=len(batch),
+        features=features,
+        score_stats=sstats,
+        alpha=alpha,
+        multivariate=multivariate,
+        note=note,
+    )
+
+
+def report_from_stats(
+    profile: ReferenceProfile,
+    stats: dict[str, dict[str, Any]],
+    cfg: DriftTrigger,
+    *,
+    n_rows: int,
+    features: Sequence[Feature] | None = None,
+    score_stats: dict[str, Any] | None = None,
+    alpha: float | None = None,
+    multivariate: MultivariateResult | None = None,
+    note: str | None = None,
+) -> DriftReport:
+    """The drift report from per-feature statistics (numeric_stats / categorical_stats outputs).
+
+    Features of the profile absent from `stats` are reported missing. Shared by measure_drift and
+    evergreen.drift.partitioned, so both paths give the same verdicts from the same numbers.
+    """
     alpha = cfg.alpha if alpha is None else alpha
     by_name = {f.name: f for f in features or []}
-    n_rows = len(batch)
     flaggable = n_rows >= cfg.min_rows
     report_features: dict[str, FeatureDrift] = {}
     for name in profile.features:
@@ -176,42 +241,38 @@ def measure_drift(
         kind: Literal["numeric", "categorical"] = "numeric" if num_prof is not None else "categorical"
         ref_nulls = num_prof.nulls if num_prof is not None else profile.categorical[name].nulls
         ref_total = (num_prof.count if num_prof is not None else profile.categorical[name].count) + ref_nulls
-        if name not in batch.columns:
-            stats: dict[str, Any] = {"n": 0, "nulls": 0, "missing": True}
-        elif num_prof is not None:
-            stats = _numeric_drift(num_prof, as_float(batch[name]))
-            stats["reference_mean"] = num_prof.mean
-        else:
-            stats = _categorical_drift(profile.categorical[name], batch[name])
+        fstats: dict[str, Any] = dict(stats.get(name) or {"n": 0, "nulls": 0, "missing": True})
+        if num_prof is not None and not fstats.get("missing"):
+            fstats["reference_mean"] = num_prof.mean
         stat, threshold = resolve_statistic(kind, cfg, spec_feature)
-        enough = flaggable and stats["n"] >= cfg.min_rows
+        enough = flaggable and fstats["n"] >= cfg.min_rows
         report_features[name] = FeatureDrift(
             name=name,
             kind=kind,
-            null_share=stats["nulls"] / n_rows if n_rows else 0.0,
+            null_share=fstats["nulls"] / n_rows if n_rows else 0.0,
             reference_null_share=ref_nulls / ref_total if ref_total else 0.0,
             critical=bool(spec_feature and spec_feature.critical),
-            **stats,
-            **feature_verdict(stats, stat, threshold, alpha, enough),
+            **fstats,
+            **feature_verdict(fstats, stat, threshold, alpha, enough),
         )
     unknown = sorted(set(by_name) - set(profile.features))
     if unknown:
         log.warning("features not in the reference profile, not measured: %s", unknown)
 
     score = None
-    if scores is not None and profile.score_histogram:
-        sstats = _score_drift(profile, scores)
+    if score_stats is not None:
         sstat, sthr = resolve_statistic("score", cfg, None)
         score = FeatureDrift(
             name="prediction_score",
             kind="score",
-            **sstats,
-            **feature_verdict(sstats, sstat, sthr, alpha, flaggable and sstats["n"] >= cfg.min_rows),
+            **score_stats,
+            **feature_verdict(
+                score_stats, sstat, sthr, alpha, flaggable and score_stats["n"] >= cfg.min_rows
+            ),
         )
 
     measured = [f for f in report_features.values() if f.n > 0]
     psis = [f.psi for f in measured if f.psi is not None]
-    multivariate, note = multivariate_check(cfg, reference, batch, profile.features)
     verdict = dataset_verdict(
         report_features, cfg, n_rows=n_rows, importance=profile.importance, multivariate=multivariate
     )
