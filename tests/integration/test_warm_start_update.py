@@ -3,7 +3,8 @@
 The first retrain is a full fit; the next one continues the champion with a few LightGBM trees on the
 newest window, is gated and registered like any model, and names its base version. After a rollback to
 the full fit, the next update continues the RESTORED champion (its base and count come from the current
-champion's tags, not from the newest version). A drift-triggered retrain is a full refit. Every version
+champion's tags, not from the newest version). After `refit_every` updates, and on drift, a retrain is a
+full refit. Every version
 records its training CPU seconds. Real DVC registry, real GX, real MLflow server, real Prefect API.
 """
 
@@ -46,7 +47,7 @@ def test_updates_continue_the_champion_and_survive_a_rollback(env, tmp_path, mon
     model = f"update-{tmp_path.name[-6:].lower().replace('_', '-')}"
     raw = spec_dict("binary", name=model, window={"kind": "rolling", "period": "14D"})
     raw["training"]["holdout"] = {"period": "2D"}
-    raw["training"]["update"] = {"trees": 4, "window": "7D", "refit_every": 3}
+    raw["training"]["update"] = {"trees": 4, "window": "7D", "refit_every": 1}
     models = tmp_path / "models"
     write_spec(models, raw)
     monkeypatch.setenv("EVERGREEN_MODELS_DIR", str(models))
@@ -81,7 +82,10 @@ def test_updates_continue_the_champion_and_survive_a_rollback(env, tmp_path, mon
     assert v3.tags["evergreen.base_version"] == full["version"], v3.tags
     assert v3.tags["evergreen.update_count"] == "1" and _trees(model, again["version"]) == TREES + 4
 
-    drift = retrain(model=model, reason="drift", force=True)  # refit_on_drift: a full fit
+    refit = retrain(model=model, reason="schedule", force=True)  # refit_every 1: v3's count is reached
+    assert refit["training_mode"] == "full" and refit["base_version"] is None, refit
+
+    drift = retrain(model=model, reason="drift", force=True)  # refit_on_drift: a full fit (count is 0 here)
     assert drift["training_mode"] == "full" and drift["base_version"] is None, drift
     tags = cl.get_model_version(model, drift["version"]).tags
     assert tags["evergreen.update_count"] == "0" and "evergreen.base_version" not in tags
