@@ -1,8 +1,9 @@
-"""Approval records and wiring (issue 13 part 3) and the CPU-seconds lineage tag (issue 11): pure parts,
+"""Approval records and wiring (issue 13 part 3) and the update side of issue 11 (CPU-seconds tag, refit of an update): pure parts,
 the approval_gate's pass-through and rejection, event payloads, and `evergreen approve` input errors."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -114,3 +115,31 @@ def test_approve_cli_input_errors_are_one_line(args: list[str], message: str) ->
     result = CliRunner().invoke(app, ["approve", *args])
     assert result.exit_code == 1
     assert [ln for ln in result.output.splitlines() if ln.strip()] == [message]
+
+
+def test_a_passed_update_is_refit_as_an_update_of_the_same_base() -> None:
+    """training.refit + training.update: the refit continues the same champion on the window with the hold-out."""
+    from evergreen import training, update
+    from tasks.training import Trained, refit_if_passed
+    from tests.unit.test_spec_matrix import synth_frame
+
+    raw = spec_dict("binary", name="upd")
+    raw["training"] |= {"refit": True, "update": {"trees": 3, "window": "7D"}, "holdout": {"period": "2D"}}
+    spec = ModelSpec.model_validate(raw)
+    frame = synth_frame("binary", weeks=3, seed=1)
+    split = training.split(frame, spec)
+    base, _ = training.fit(spec, split.train)
+    tags = update.lineage_tags("update", {update.COUNT_TAG: "0"}, "1")
+    chal = Trained(
+        pipeline=base, rows=split.train.tail(50), seconds=0.5, cpu_seconds=0.25, base=base, mode_tags=tags
+    )
+    out = refit_if_passed.fn(spec, frame, chal, True)
+    assert out.refit and out.mode_tags == tags and out.base is base
+    assert (
+        out.pipeline.named_steps["model"].booster_.num_trees()
+        == base.named_steps["model"].booster_.num_trees() + 3
+    )
+    assert out.rows["ts"].max() == frame["ts"].max()  # the hold-out is learned too
+    assert out.rows["ts"].min() > frame["ts"].max() - pd.Timedelta("7D")  # only the update window
+    assert out.cpu_seconds > 0.25 and out.seconds > 0.5
+    assert refit_if_passed.fn(spec, frame, chal, False) is chal
