@@ -164,8 +164,7 @@ def shadow_batch(
     if sh is None:
         return None
     if sh.version == champ.version:  # a promotion stopped after moving `champion`: finish it
-        remove_alias(model, SHADOW, sh.version)
-        return None
+        return _resume_promotion(model, sh, champ)
     losses = labelled_losses(spec, frame, scores, sh)
     if losses is None:
         log.info("shadow v%s: no labelled rows in this batch; nothing scored", sh.version)
@@ -224,17 +223,44 @@ def promote_shadow(model: str, version: str, champion: str, summary: str, eviden
         registry.set_alias(
             settings, model, registry.CHAMPION, version, reason=f"shadow: {summary}"[:4000], previous=champion
         )
-        remove_alias(model, SHADOW, version)
-    tag(model, version, {"shadow_decision": "promoted", "shadow_decided_at": datetime.now(UTC).isoformat()})
+    return finish_promotion(model, version, champion, summary, evidence)
+
+
+def finish_promotion(model: str, version: str, previous: str, summary: str, evidence: dict[str, Any]) -> str:
+    """After `champion` moved to the shadow: audit, drop the `shadow` alias, tag, announce.
+
+    The `shadow` alias on the champion marks an unfinished promotion: a run killed before it is removed
+    leaves it, and the next monitor run comes back here (`_resume_promotion`); the audit entry's key
+    stores it once, and the event goes out after the alias is gone, so at most once per promotion.
+    """
     record_decision(
-        model, Action.PROMOTE, versions={"version": version, "previous_champion": champion},
+        model, Action.PROMOTE, versions={"version": version, "previous_champion": previous},
         reason=f"shadow promoted: {summary}", evidence={"source": "shadow", **evidence},
         key=f"shadow-promote/{model}/v{version}",
     )  # fmt: skip
-    body = {"version": version, "champion_version": version, "previous_champion": champion,
+    remove_alias(model, SHADOW, version)
+    tag(model, version, {"shadow_decision": "promoted", "shadow_decided_at": datetime.now(UTC).isoformat()})
+    body = {"version": version, "champion_version": version, "previous_champion": previous,
             "decision": "promoted", "summary": summary, **evidence}  # fmt: skip
     emit_event(Event.SHADOW_PROMOTED, model, body)
     return "promoted"
+
+
+def _resume_promotion(model: str, sh: registry.Champion, champ: registry.Champion) -> dict[str, Any]:
+    """Finish a shadow promotion a killed run left half done (champion moved, `shadow` still set),
+    writing the promotion record first if the kill came before it (invariant 1)."""
+    previous = sh.tags.get("shadow_of") or champ.tags.get("replaced_version") or ""
+    get_run_logger().warning("%s: finishing the interrupted promotion of shadow v%s", model, sh.version)
+    if not champ.tags.get("promoted_at"):
+        now = datetime.now(UTC).isoformat()
+        tag(model, sh.version, {"promoted_at": now, "champion_since": now, "replaced_version": previous,
+                                "promotion_reason": "shadow: promotion completed after an interruption"})  # fmt: skip
+        if previous:
+            tag(model, previous, {"champion_until": now})
+    summary = "shadow promotion completed by the next monitor run after an interruption"
+    decided = finish_promotion(model, sh.version, previous, summary, {"recovered": True})
+    return {"version": sh.version, "champion_version": sh.version, "decision": "promote", "decided": decided,
+            "summary": summary, "recovered": True}  # fmt: skip
 
 
 def _shadow_moved(model: str, version: str) -> bool:
