@@ -240,8 +240,10 @@ def finish_promotion(model: str, version: str, previous: str, summary: str, evid
     )  # fmt: skip
     remove_alias(model, SHADOW, version)
     tag(model, version, {"shadow_decision": "promoted", "shadow_decided_at": datetime.now(UTC).isoformat()})
-    body = {"version": version, "champion_version": version, "previous_champion": previous,
-            "decision": "promoted", "summary": summary, **evidence}  # fmt: skip
+    # champion_version: the champion the shadow was compared with (the demo report's "champion then")
+    body = {"version": version, "champion_version": previous, "previous_champion": previous,
+            "decision": "promoted", "reason": "shadow decision: promoted", "summary": summary,
+            **evidence}  # fmt: skip
     emit_event(Event.SHADOW_PROMOTED, model, body)
     return "promoted"
 
@@ -291,6 +293,6 @@ def retire(model: str, version: str, champion: str | None, summary: str, evidenc
         evidence=evidence, key=f"retire/{model}/v{version}",
     )  # fmt: skip
     body = {"version": version, "champion_version": champion or "", "decision": "retired",
-            "summary": summary, **evidence}  # fmt: skip
+            "reason": "shadow decision: retired", "summary": summary, **evidence}  # fmt: skip
     emit_event(Event.SHADOW_RETIRED, model, body)
     return "retired"

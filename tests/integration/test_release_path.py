@@ -118,7 +118,8 @@ def test_shadow_is_scored_beside_the_champion_then_promoted_or_retired(env, tmp_
     assert decided["rows"] == 2 * WEEK and decided["p_better"] < 0.05
     assert _alias(model, "champion") == "2" and _alias(model, "shadow") is None
     promoted = _wait_events(api, model, "evergreen.shadow.promoted", 1)[0]["payload"]
-    assert promoted["version"] == "2" and promoted["previous_champion"] == "1" and promoted["summary"]
+    assert promoted["version"] == "2" and promoted["previous_champion"] == promoted["champion_version"] == "1"
+    assert promoted["summary"] and promoted["reason"] == "shadow decision: promoted"
     assert len(_wait_events(api, model, "evergreen.shadow.scored", 3)) == 3  # the retry emits one too
     steps = [e.evidence["step"] for e in _audit(model, Action.SHADOW)]
     assert steps == ["started", "scored", "scored"], steps  # the repeated batch is not a new step
