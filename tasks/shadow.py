@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -186,13 +187,15 @@ def shadow_batch(
     log.info("shadow %s v%s vs champion v%s: %s", model, sh.version, champ.version, d.summary)
     evidence = {"batches": d.batches, "rows": d.test.n, "p_worse": d.test.p_worse, "p_better": d.test.p_better,
                 "mean_diff": d.test.mean_diff, "data_version": context.get("data_version", "")}  # fmt: skip
-    if counted:  # every scored batch is a step of the decision: audited (idempotent per batch)
-        record_decision(
-            model, Action.SHADOW, versions={"version": sh.version, "champion": champ.version},
-            reason=f"scored beside champion v{champ.version}: {d.summary}",
-            evidence={"step": "scored", "batch_key": batch_key, "event_id": payload["event_id"], **evidence},
-            key=f"shadow-scored/{model}/v{sh.version}/{len(stored)}",
-        )  # fmt: skip
+    # every scored batch is a step of the decision: audited once per batch (the key), so a re-run of a
+    # batch whose entry a killed run never wrote still writes it, and one that was written is not repeated
+    batch_id = hashlib.sha256(batch_key.encode()).hexdigest()[:16]
+    record_decision(
+        model, Action.SHADOW, versions={"version": sh.version, "champion": champ.version},
+        reason=f"scored beside champion v{champ.version}: {d.summary}",
+        evidence={"step": "scored", "batch_key": batch_key, "event_id": payload["event_id"], **evidence},
+        key=f"shadow-scored/{model}/v{sh.version}/{batch_id}",
+    )  # fmt: skip
     if d.decision == "promote":
         payload["decided"] = promote_shadow(model, sh.version, champ.version, d.summary, evidence)
     elif d.decision == "retire":
