@@ -62,6 +62,7 @@ screenshot: $(STAMP)
 ## Side-by-side benchmarks; results land in benchmarks/results/.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/drift.py
+	$(BIN)/python benchmarks/drift_dask.py --lazy-rows 100000000
 	$(BIN)/python benchmarks/retrain.py
 	$(BIN)/python benchmarks/backtest.py
 
