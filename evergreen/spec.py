@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from evergreen.spec_base import SpecError, _check_duration, _Strict
 from evergreen.spec_data import DataChecks, DataSpec, DelayedLabels, Feature
+from evergreen.spec_engine import TrainingEngine
 from evergreen.spec_release import Notifications, Promotion
 from evergreen.spec_triggers import (
     DriftTrigger,
@@ -151,12 +152,19 @@ class Training(_Strict):
         description="After a passed gate, refit on the window including the hold-out and register that model.",
     )
     update: Update | None = Field(default=None, description="Warm-start updates between full refits.")
+    engine: TrainingEngine = Field(
+        default_factory=TrainingEngine, description="Where the fit runs: local, dask (lightgbm.dask), auto."
+    )
 
     @model_validator(mode="after")
     def _update_needs_lightgbm(self) -> Training:
         # init_model continues a LightGBM booster; sklearn estimators have no such warm start.
         if self.update is not None and self.estimator.kind != "lightgbm":
             raise ValueError("training.update needs training.estimator.kind lightgbm (warm-start updates)")
+        if self.engine.kind != "local" and self.estimator.kind != "lightgbm":
+            raise ValueError(
+                "training.engine dask/auto needs training.estimator.kind lightgbm (lightgbm.dask)"
+            )
         return self
 
 

@@ -227,7 +227,22 @@ def fit(spec: ModelSpec, train: pd.DataFrame, weights: np.ndarray | None = None)
     elif len(np.unique(y)) < 2:
         raise ValueError("the training rows hold a single class; cannot train a classifier")
     start = time.perf_counter()
-    pipe.fit(train[spec.feature_names], y, **kwargs)
+    if spec.training.engine.uses_dask(len(train)):
+        # training.engine: lightgbm.dask on a Dask cluster. The cluster is an outside system, so its
+        # wiring lives in adapters/; the booster comes back into this same Pipeline (docs/scale.md).
+        from adapters.dask_engine import fit_lightgbm_dask
+
+        fit_lightgbm_dask(
+            spec.training.engine,
+            pipe,
+            train[spec.feature_names],
+            y,
+            task=spec.task,
+            sample_weight=weights,
+            categorical=spec.categorical or None,
+        )
+    else:
+        pipe.fit(train[spec.feature_names], y, **kwargs)
     seconds = time.perf_counter() - start
     pipe.evergreen_task = spec.task  # type: ignore[attr-defined]
     pipe.evergreen_n_classes = len(spec.class_labels) if spec.task == "multiclass" else 2  # type: ignore[attr-defined]
