@@ -41,11 +41,16 @@ class RollbackPlan:
 
 
 def passed_gate(tags: dict[str, str]) -> bool:
-    """Whether a version passed a gate: gate_passed=true plus a promotion record or a passed decision."""
+    """Whether a version passed a gate: gate_passed=true plus a promotion record or a passed decision.
+
+    A version a person rejected (or whose approval timed out), or a shadow retired on live rows, passed the
+    gate but not the release after it: not a target without --force."""
     if tags.get("gate_passed") != "true":
         return False
     if tags.get("promoted_at"):
         return True
+    if tags.get("approval_status") in {"rejected", "timed_out"} or tags.get("retired") == "true":
+        return False
     try:
         decision = json.loads(tags.get("gate_decision") or "{}")
     except ValueError:
@@ -100,7 +105,8 @@ def rollback_target(
     ok = passed_gate(tags)
     if not ok and not force:
         raise RollbackError(
-            f"{model} v{target} never passed a gate (gate_passed={tags.get('gate_passed', 'unset')}); "
+            f"{model} v{target} never passed a gate and its release (gate_passed={tags.get('gate_passed', 'unset')}, "
+            f"approval_status={tags.get('approval_status', 'unset')}, retired={tags.get('retired', 'unset')}); "
             "pass --force to roll back to it anyway (audited)"
         )
     return RollbackPlan(current=current.version, target=target, forced=not ok, gate_passed=ok)
