@@ -86,4 +86,14 @@ def monitor(
             f"estimated {est['metric']} {v} [{lo}, {hi}] without labels: degraded "
             f"estimates in a row {est['streak']}/{est['required']} -> {'DEGRADED' if est['degraded'] else 'ok'}"
         )
+    sh = result.get("shadow")  # promotion.mode: shadow (docs/release.md)
+    if sh:
+        typer.echo(
+            f"shadow v{sh.get('version')} vs champion v{sh.get('champion_version')}: {sh.get('summary', '')}"
+        )
+    watch = result.get("watch")  # promotion.watch_batches after a promotion
+    if watch:
+        typer.echo(
+            f"watch v{watch.get('version')} vs v{watch.get('previous_version')}: {watch.get('summary', '')}"
+        )
     typer.echo(f"events: {', '.join(result['events'])}")
