@@ -8,30 +8,18 @@ decision path). docs/scale.md: pointing at an existing scheduler, and Kubernetes
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
-from prefect_dask import DaskTaskRunner
 
-from adapters.dask_engine import ADDRESS_ENV
 from evergreen.drift.partitioned import BatchStats, merge_all, partition_stats, report_from_batch_stats
 from evergreen.drift.profile import ReferenceProfile
+from tasks.dask import dask_task_runner
 from tasks.monitoring import find_champion, load_profile
 from tasks.spec import load_model_spec
-
-
-def dask_task_runner(address: str | None = None, workers: int = 2) -> DaskTaskRunner:
-    """Prefect's DaskTaskRunner on `address` ($EVERGREEN_DASK_ADDRESS), else a temporary LocalCluster."""
-    addr = address or os.environ.get(ADDRESS_ENV) or None
-    if addr:
-        return DaskTaskRunner(address=addr)
-    return DaskTaskRunner(
-        cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "dashboard_address": None}
-    )
 
 
 def partition_files(paths: list[str]) -> list[str]:
@@ -78,7 +66,7 @@ def drift_partitioned(
     profile = load_profile(champ)
     files = partition_files(paths)
     runner = dask_task_runner(address, workers)
-    stats = fan_out.with_options(task_runner=runner)(profile, files)  # type: ignore[arg-type]
+    stats = fan_out.with_options(task_runner=runner)(profile, files)
     report = report_from_batch_stats(profile, stats, spec.triggers.drift, features=spec.features)
     get_run_logger().info(
         "%s v%s: %d rows in %d partitions, drifted: %s",

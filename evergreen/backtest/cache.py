@@ -55,6 +55,17 @@ class ReplayCache:
         self.timings: dict[str, float] = {}
         self.counts: dict[str, int] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Locks do not pickle: a copy sent to another process (a Dask worker, tasks/dask.py) starts
+        # with fresh locks and an empty memo; policies on one worker process still share theirs.
+        state = self.__dict__.copy()
+        state.update(_items={}, _locks={}, _lock=None, _spans={}, _ahead={}, timings={}, counts={})
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def _get(self, key: Any, kind: str, compute: Callable[[], Any]) -> Any:
         with self._lock:
             if key in self._items:
