@@ -20,7 +20,8 @@ test for KS/Wasserstein).
 
 Modules: `profile` (building the reference profile), `binning` (a batch against the profile's bins),
 `statistics` (the statistics on binned counts), `report` (DriftReport and the per-feature verdict),
-`measure` (measure_drift: one batch against a profile).
+`measure` (measure_drift: one batch against a profile), `partitioned` (the same report from
+per-partition counts added up: the Dask path, docs/scale.md).
 """
 
 from evergreen.drift.binning import PSI_GROUPS, bin_counts, merge_groups
