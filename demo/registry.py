@@ -62,10 +62,21 @@ def collect_versions(model: str) -> list[dict[str, Any]]:
             {
                 "version": str(mv.version),
                 "reason": tags.get("reason", ""),
-                "status": "promoted" if passed else "rejected",
+                "status": version_status(tags, list(mv.aliases or []), passed),
                 "run_id": mv.run_id,
                 "tags": tags,
                 "gate_report": gate_md,
             }
         )
     return out
+
+
+def version_status(tags: dict[str, str], aliases: list[str], passed: bool) -> str:
+    """promoted (it was champion), shadow (pending), retired (a shadow that lost), passed, or rejected."""
+    if tags.get("promoted_at"):
+        return "promoted"
+    if "shadow" in aliases:
+        return "shadow"
+    if tags.get("retired") == "true":
+        return "retired"
+    return "passed" if passed else "rejected"

@@ -24,6 +24,7 @@ OUTCOME_EVENTS = {
     Event.MODEL_PROMOTED.value: "promoted",
     Event.MODEL_REJECTED.value: "rejected",
     Event.RETRAIN_SKIPPED.value: "skipped",
+    Event.SHADOW_STARTED.value: "shadow",  # promotion.mode shadow: gate passed, alias `shadow`
 }
 
 

@@ -8,7 +8,7 @@ Pure: plain rows and dicts in, an HTML string out. No Prefect, no MLflow, no fil
   accuracy on this week BEFORE its labels were used; a regression model has none and gives ``metric``
   (float | None) with ``metric_name`` instead, e.g. rmse), ``champion_version`` (str: the champion after the
   week settled), ``retrains`` (list of ``{"version", "reason", "status", "trigger_event_id"}``; status is
-  promoted / rejected / skipped).
+  promoted / shadow / rejected / skipped).
 - ``versions``: one dict per registered model version: ``version``, ``reason``, ``status``,
   ``tags`` (dict of the version's lineage tags), ``gate_report`` (markdown text, may be empty).
 - ``others``: more models replayed side by side, each a dict with ``model``, ``weeks``, ``versions`` and
@@ -22,7 +22,14 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-DECISION_COLORS = {"promoted": "#2ca02c", "rejected": "#d62728", "skipped": "#7f7f7f"}
+DECISION_COLORS = {
+    "promoted": "#2ca02c",
+    "shadow": "#9467bd",  # promotion.mode shadow: the monitor decides later (docs/release.md)
+    "retired": "#8c564b",
+    "passed": "#bcbd22",  # passed the gate, never champion (approval rejected, insufficient evidence)
+    "rejected": "#d62728",
+    "skipped": "#7f7f7f",
+}
 TRIGGER_SYMBOLS = {
     "drift": "diamond",
     "performance": "triangle-down",

@@ -138,4 +138,13 @@ def test_demo_short_replay(demo_env: dict[str, str]) -> None:
     assert 'data-model="bike_sharing"' in html
     for v in side["versions"]:
         assert f'id="version-bike_sharing-{v["version"]}"' in html
+    # the release path (issue 13): elec2 runs in shadow mode, and both models notify a local webhook receiver
+    shadow = result["shadow_decisions"]
+    assert shadow and all(d["decision"] in {"promoted", "retired"} and d["version"] for d in shadow), shadow
+    delivered = result["notifications"]
+    assert delivered, f"no notification reached the receiver: {result['release']}"
+    assert all(m["subject"].startswith("[evergreen] ") and m["event"] and m["model"] for m in delivered)
+    jsonl = Path(result["release"]["jsonl"])
+    assert len(jsonl.read_text().splitlines()) >= len(delivered)
+    assert "Shadow decisions" in html
     assert not (home / "demo" / "stack.json").exists(), "the demo left its stack running without --keep"
