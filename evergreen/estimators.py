@@ -117,5 +117,11 @@ def check_estimator(
     """Raise ValueError naming the problem if the estimator cannot be built from the spec for `task`."""
     if kind == "lightgbm":
         _check_lightgbm(params, task)
+    elif kind == "river":
+        from evergreen.online import build_river
+
+        if task == "regression":
+            raise ValueError("kind river trains classifiers; task 'regression' is not supported")
+        build_river(class_path or "", params)
     elif class_path:
         _check_sklearn(class_path, params, task)

@@ -128,16 +128,17 @@ class Holdout(_Strict):
 class Estimator(_Strict):
     """LightGBM by default; any scikit-learn classifier (regressor for task regression) by import path."""
 
-    kind: Literal["lightgbm", "sklearn"] = "lightgbm"
+    kind: Literal["lightgbm", "sklearn", "river"] = "lightgbm"
     class_path: str | None = Field(
-        default=None, description="sklearn: e.g. sklearn.linear_model.LogisticRegression"
+        default=None,
+        description="sklearn: e.g. sklearn.linear_model.LogisticRegression; river: e.g. river.forest.ARFClassifier",
     )
     params: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _path(self) -> Estimator:
-        if self.kind == "sklearn" and not self.class_path:
-            raise ValueError("a sklearn estimator needs `class_path`")
+        if self.kind in ("sklearn", "river") and not self.class_path:
+            raise ValueError(f"a {self.kind} estimator needs `class_path`")
         return self  # built and checked against the task by ModelSpec (it knows the task)
 
 
@@ -152,15 +153,27 @@ class Training(_Strict):
         description="After a passed gate, refit on the window including the hold-out and register that model.",
     )
     update: Update | None = Field(default=None, description="Warm-start updates between full refits.")
+    online: bool | None = Field(
+        default=None,
+        description="Continue the champion on the labelled rows since its train_end (partial_fit); "
+        "default: true for estimator kind river. Needs kind river.",
+    )
     engine: TrainingEngine = Field(
         default_factory=TrainingEngine, description="Where the fit runs: local, dask (lightgbm.dask), auto."
     )
+
+    @property
+    def is_online(self) -> bool:
+        """Whether a retrain continues the champion (river models do unless `online: false`)."""
+        return self.estimator.kind == "river" and self.online is not False
 
     @model_validator(mode="after")
     def _update_needs_lightgbm(self) -> Training:
         # init_model continues a LightGBM booster; sklearn estimators have no such warm start.
         if self.update is not None and self.estimator.kind != "lightgbm":
             raise ValueError("training.update needs training.estimator.kind lightgbm (warm-start updates)")
+        if self.online and self.estimator.kind != "river":
+            raise ValueError("training.online needs training.estimator.kind river (partial_fit)")
         if self.engine.kind != "local" and self.estimator.kind != "lightgbm":
             raise ValueError(
                 "training.engine dask/auto needs training.estimator.kind lightgbm (lightgbm.dask)"

@@ -194,6 +194,11 @@ def build_pipeline(spec: ModelSpec) -> Pipeline:
         num_enc: object = "passthrough"
         params = {"random_state": spec.training.seed, "n_jobs": 1, "verbose": -1, **est.params}
         model: object = (LGBMRegressor if spec.task == "regression" else LGBMClassifier)(**params)
+    elif est.kind == "river":
+        from evergreen.online import RiverClassifier
+
+        num_enc = SimpleImputer(strategy="median")
+        model = RiverClassifier(est.class_path or "", dict(est.params), spec.training.seed)
     else:
         num_enc = SimpleImputer(strategy="median")
         cls = _import(est.class_path or "")
