@@ -220,6 +220,8 @@ def _requirements(pipeline: Any) -> list[str]:
     pkgs = ["mlflow", "scikit-learn", "pandas", "numpy", "scipy", "skops"]
     if type(pipeline[-1]).__module__.startswith("lightgbm"):
         pkgs.append("lightgbm")
+    if type(pipeline[-1]).__module__ == "evergreen.online":  # issue 12: a river model inside
+        pkgs.append("river")
     return [f"{p}=={version(p)}" for p in pkgs]
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import importlib
 import inspect
+import pickle
 from typing import Any
 
 import numpy as np
@@ -116,6 +117,21 @@ class RiverClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    # MLflow saves sklearn models with skops, which cannot walk river's compiled (Rust) drift detectors.
+    # The river model therefore travels as pickle bytes inside the skops file: trusting this class's
+    # type (adapters/mlflow_registry._trusted_types) trusts that pickle, which Evergreen itself wrote.
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(super().__getstate__())
+        if "model_" in state:
+            state["model_"] = pickle.dumps(state["model_"])
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        if isinstance(state.get("model_"), bytes):
+            state["model_"] = pickle.loads(state["model_"])  # noqa: S301  written by __getstate__ above
+        super().__setstate__(state)
 
 
 def continue_pipeline(pipeline: Any, frame: pd.DataFrame, y: np.ndarray, features: list[str]) -> Any:

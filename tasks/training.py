@@ -82,6 +82,10 @@ def train_update_or_full(spec: ModelSpec, split: training.Split, reason: str = "
     The mode comes from the CURRENT champion's tags (evergreen.update.choose_mode), so after a rollback
     the next update continues the restored champion and counts from its update count.
     """
+    if spec.training.is_online:  # issue 12: continue the champion's river model (tasks/online.py)
+        from tasks.online import train_online  # lazy: tasks.online builds on this module
+
+        return train_online.fn(spec, split)
     upd = spec.training.update
     champ = mlflow_registry.get_champion(mlflow_registry.client(get_settings()), spec.name) if upd else None
     mode = update.choose_mode(upd, champ.tags if champ else None, reason)
@@ -175,6 +179,10 @@ def refit_if_passed(spec: ModelSpec, frame: pd.DataFrame, challenger: Trained, p
     """
     if not (passed and spec.training.refit):
         return challenger
+    if challenger.mode_tags.get(update.MODE_TAG) == "online":  # issue 12: learn the hold-out too, no refit
+        from tasks.online import refit_online
+
+        return refit_online(spec, frame, challenger)
     rows, weights = training.refit_rows(frame, spec)
     if challenger.base is not None and spec.training.update is not None:
         window = Window(kind="rolling", period=spec.training.update.window)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import skops.io
 
 from evergreen import online, training
 from evergreen.spec import ModelSpec, SpecError
@@ -37,6 +38,12 @@ def test_river_pipeline_learns_and_pickles(path: str) -> None:
     assert scores.shape == (len(y),) and np.all((scores >= 0) & (scores <= 1))
     assert np.mean((scores > 0.5) == y) > 0.6  # learnable target: well above chance
     again = pickle.loads(pickle.dumps(pipe))
+    np.testing.assert_array_equal(
+        training.predict_scores(again, frame.iloc[300:]), training.predict_scores(pipe, frame.iloc[300:])
+    )
+    # MLflow's sklearn flavour saves with skops: the river model must survive that too.
+    data = skops.io.dumps(pipe)
+    again = skops.io.loads(data, trusted=skops.io.get_untrusted_types(data=data))
     np.testing.assert_array_equal(
         training.predict_scores(again, frame.iloc[300:]), training.predict_scores(pipe, frame.iloc[300:])
     )
