@@ -10,10 +10,22 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tests.support.builders import elec2_weeks
+from tests.support.builders import ROOT, elec2_weeks
 
 
 @pytest.fixture(scope="session")
 def elec2_week_batches() -> list[pd.DataFrame]:
     """Elec2 in weekly batches of 336 rows, oldest first (copies: tests may modify them)."""
     return elec2_weeks()
+
+
+@pytest.fixture
+def env(prefect_server, mlflow_server, stack_env, tmp_path, monkeypatch):
+    """Real Prefect + MLflow servers, a fresh EVERGREEN_HOME (its own DVC registry and remote), cwd the repo."""
+    monkeypatch.chdir(ROOT)
+    return stack_env(
+        prefect=prefect_server,
+        mlflow=mlflow_server,
+        home=tmp_path / "home",
+        EVERGREEN_MLFLOW_TRACKING_URI=mlflow_server.url,
+    )

@@ -33,17 +33,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 DAY = 24
 
 
-@pytest.fixture
-def env(prefect_server, mlflow_server, stack_env, tmp_path, monkeypatch):
-    monkeypatch.chdir(ROOT)
-    return stack_env(
-        prefect=prefect_server,
-        mlflow=mlflow_server,
-        home=tmp_path / "home",
-        EVERGREEN_MLFLOW_TRACKING_URI=mlflow_server.url,
-    )
-
-
 def _paused_run(model: str, future: Future[Any], wait: float = 90.0) -> dict[str, Any]:
     """The model's paused retrain, polled through the Prefect API (the flow may still be training)."""
     from cli.approve_cmd import paused_retrains

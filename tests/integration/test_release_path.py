@@ -30,17 +30,6 @@ WEEK = 7 * 24
 WEAK = {"training.estimator.params": {"n_estimators": 1, "num_leaves": 2, "min_child_samples": 5}}
 
 
-@pytest.fixture
-def env(prefect_server, mlflow_server, stack_env, tmp_path, monkeypatch):
-    monkeypatch.chdir(ROOT)
-    return stack_env(
-        prefect=prefect_server,
-        mlflow=mlflow_server,
-        home=tmp_path / "home",
-        EVERGREEN_MLFLOW_TRACKING_URI=mlflow_server.url,
-    )
-
-
 def _model(tmp_path, monkeypatch, prefix: str, promotion: dict[str, Any]) -> str:
     model = f"{prefix}-{tmp_path.name[-6:].lower().replace('_', '-')}"
     raw = spec_dict("binary", name=model)

@@ -17,7 +17,7 @@ from adapters import mlflow_registry as model_registry
 from evergreen.settings import get_settings
 from evergreen.spec import parse_spec
 from evergreen.training import refit_rows, split
-from tests.support.builders import ROOT, elec2_spec_dict, elec2_weeks, write_batch, write_spec
+from tests.support.builders import elec2_spec_dict, elec2_weeks, write_batch, write_spec
 from tests.support.prefect_events import wait_events
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -53,17 +53,6 @@ LINEAGE_TAGS = {
 @pytest.fixture(scope="module")
 def weeks() -> list[pd.DataFrame]:
     return elec2_weeks()
-
-
-@pytest.fixture
-def env(prefect_server, mlflow_server, stack_env, tmp_path, monkeypatch):
-    monkeypatch.chdir(ROOT)
-    return stack_env(
-        prefect=prefect_server,
-        mlflow=mlflow_server,
-        home=tmp_path / "home",
-        EVERGREEN_MLFLOW_TRACKING_URI=mlflow_server.url,
-    )
 
 
 def _registry_head() -> str:

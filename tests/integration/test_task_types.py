@@ -17,23 +17,12 @@ import pytest
 
 from adapters import mlflow_registry as model_registry
 from evergreen.settings import get_settings
-from tests.support.builders import ROOT, write_batch, write_spec
+from tests.support.builders import write_batch, write_spec
 from tests.unit.test_spec_matrix import CLASSES, spec_dict, synth_frame
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 WEEK = 7 * 24
-
-
-@pytest.fixture
-def env(prefect_server, mlflow_server, stack_env, tmp_path, monkeypatch):
-    monkeypatch.chdir(ROOT)
-    return stack_env(
-        prefect=prefect_server,
-        mlflow=mlflow_server,
-        home=tmp_path / "home",
-        EVERGREEN_MLFLOW_TRACKING_URI=mlflow_server.url,
-    )
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
