@@ -12,6 +12,7 @@ MODULES = [
     "cli.rollback_cmd",  # rollback
     "cli.monitor_cmd",  # monitor
     "cli.backtest_cmd",  # backtest
+    "cli.strategies_cmd",  # backtest-strategies (batch vs online vs active learning)
     "cli.stack_cmd",  # up, status, down
     "cli.demo_cmd",  # demo
     "cli.deployments_cmd",  # deployments render

@@ -1,0 +1,65 @@
+"""Active learning (issue 12 part 2): which unlabelled rows to send for labelling, within a budget.
+
+Pure functions over model scores (the form `evergreen.training.predict_scores` returns: positive-class
+probabilities (n,) for binary, probabilities (n, K) for multiclass):
+
+- `uncertainty`: entropy of the predicted distribution, or margin (1 - (p1 - p2), top two classes);
+  higher means less sure;
+- `budget_rows`: how many rows a period may still request, from a share of the batch or a row count,
+  minus what the period already requested;
+- `select`: the most uncertain rows (ties by row order), or a seeded random sample as the control arm.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+Strategy = Literal["entropy", "margin", "random"]
+STRATEGIES: tuple[str, ...] = ("entropy", "margin", "random")
+
+
+def _as_distribution(scores: np.ndarray) -> np.ndarray:
+    p = np.asarray(scores, dtype=float)
+    if p.ndim == 1:  # binary: positive-class probability
+        p = np.column_stack([1.0 - p, p])
+    return np.clip(p, 0.0, 1.0)
+
+
+def uncertainty(scores: np.ndarray, method: Literal["entropy", "margin"] = "entropy") -> np.ndarray:
+    """Per-row uncertainty in [0, 1] for entropy (normalised by log K) and margin."""
+    p = _as_distribution(scores)
+    if method == "entropy":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            h = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)
+        return h / np.log(p.shape[1])
+    if method == "margin":
+        top = np.sort(p, axis=1)[:, ::-1]
+        return 1.0 - (top[:, 0] - top[:, 1])
+    raise ValueError(f"unknown uncertainty method {method!r}: expected entropy or margin")
+
+
+def budget_rows(
+    batch_rows: int, *, share: float | None = None, rows: int | None = None, already_requested: int = 0
+) -> int:
+    """Rows this batch may request: `share` of the batch or `rows` per period, less what the period used."""
+    if (share is None) == (rows is None):
+        raise ValueError("give a budget share or a row count, not both or neither")
+    if share is not None and not 0.0 < share <= 1.0:
+        raise ValueError(f"budget share {share} is outside (0, 1]")
+    cap = int(np.floor(share * batch_rows)) if share is not None else int(rows or 0)
+    return max(0, min(batch_rows, cap - already_requested))
+
+
+def select(scores: np.ndarray, n: int, strategy: Strategy = "entropy", seed: int = 0) -> np.ndarray:
+    """Indices (into `scores`) of the `n` rows to label, in priority order."""
+    total = len(scores)
+    n = max(0, min(int(n), total))
+    if strategy == "random":
+        return np.random.default_rng(seed).choice(total, size=n, replace=False)
+    if strategy not in ("entropy", "margin"):
+        raise ValueError(f"unknown strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}")
+    u = uncertainty(scores, strategy)
+    # stable sort on -u: equal uncertainty keeps row order, so a selection is reproducible
+    return np.argsort(-u, kind="stable")[:n]
