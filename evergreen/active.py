@@ -41,7 +41,7 @@ def uncertainty(scores: np.ndarray, method: Literal["entropy", "margin"] = "entr
 
 
 def budget_rows(
-    batch_rows: int, *, share: float | None = None, rows: int | None = None, already_requested: int = 0
+    batch_rows: int, share: float | None = None, *, rows: int | None = None, already_requested: int = 0
 ) -> int:
     """Rows this batch may request: `share` of the batch or `rows` per period, less what the period used."""
     if (share is None) == (rows is None):
@@ -52,14 +52,20 @@ def budget_rows(
     return max(0, min(batch_rows, cap - already_requested))
 
 
-def select(scores: np.ndarray, n: int, strategy: Strategy = "entropy", seed: int = 0) -> np.ndarray:
-    """Indices (into `scores`) of the `n` rows to label, in priority order."""
+def select(
+    scores: np.ndarray, n: int, strategy: Strategy | str = "entropy", seed: int | np.random.Generator = 0
+) -> np.ndarray:
+    """Indices (into `scores`) of the `n` rows to label, in priority order.
+
+    `seed` drives the random control: an int, or a Generator that a replay threads through its batches.
+    """
     total = len(scores)
     n = max(0, min(int(n), total))
     if strategy == "random":
-        return np.random.default_rng(seed).choice(total, size=n, replace=False)
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        return rng.choice(total, size=n, replace=False)
     if strategy not in ("entropy", "margin"):
         raise ValueError(f"unknown strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}")
-    u = uncertainty(scores, strategy)
+    u = uncertainty(scores, strategy)  # type: ignore[arg-type]
     # stable sort on -u: equal uncertainty keeps row order, so a selection is reproducible
     return np.argsort(-u, kind="stable")[:n]

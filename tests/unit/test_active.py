@@ -40,10 +40,13 @@ def test_random_control_is_seeded_and_without_replacement() -> None:
     assert a.tolist() == active.select(p, 10, "random", seed=7).tolist()
     assert len(set(a.tolist())) == 10
     assert a.tolist() != active.select(p, 10, "random", seed=8).tolist()
+    rng = np.random.default_rng(7)  # a replay passes one Generator through all its batches
+    assert active.select(p, 10, "random", rng).tolist() == a.tolist()
 
 
 def test_budget_share_rows_and_period_usage() -> None:
     assert active.budget_rows(336, share=0.1) == 33
+    assert active.budget_rows(336, 0.1) == 33
     assert active.budget_rows(336, rows=50) == 50
     assert active.budget_rows(336, rows=50, already_requested=40) == 10
     assert active.budget_rows(336, rows=50, already_requested=60) == 0
