@@ -19,6 +19,7 @@ class Event(StrEnum):
     DATA_INGESTED = "evergreen.data.ingested"
     DATA_REJECTED = "evergreen.data.rejected"
     LABELS_INGESTED = "evergreen.labels.ingested"
+    LABELS_REQUESTED = "evergreen.labels.requested"  # flows/active.py (issue 12)
     DRIFT_MEASURED = "evergreen.drift.measured"
     DRIFT_DETECTED = "evergreen.drift.detected"
     PERFORMANCE_DEGRADED = "evergreen.performance.degraded"
