@@ -107,3 +107,18 @@ def test_continue_refuses_a_non_river_champion() -> None:
     pipe, _ = training.fit(spec, frame)
     with pytest.raises(ValueError, match="not a river model"):
         online.continue_pipeline(pipe, frame, training.labels(frame, spec), spec.feature_names)
+
+
+def test_refit_online_learns_the_holdout_after_the_challenger_rows() -> None:
+    from tasks.online import refit_online
+    from tasks.training import Trained
+
+    spec = river_spec(PATHS[0])
+    frame = synth_frame("binary", weeks=3)
+    base, _ = training.fit(spec, frame.iloc[:200])
+    rows = frame.iloc[200:400]
+    chal = online.continue_pipeline(base, rows, training.labels(rows, spec), spec.feature_names)
+    out = refit_online(spec, frame, Trained(pipeline=chal, rows=rows, seconds=1.0, base=base))
+    assert out.refit and len(out.rows) == len(frame) - 200
+    assert out.pipeline.named_steps["model"].n_learned_ == len(frame)
+    assert chal.named_steps["model"].n_learned_ == 400  # the challenger itself is left as it was
