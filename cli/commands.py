@@ -13,6 +13,7 @@ MODULES = [
     "cli.monitor_cmd",  # monitor
     "cli.backtest_cmd",  # backtest
     "cli.strategies_cmd",  # backtest-strategies (batch vs online vs active learning)
+    "cli.active_cmd",  # request-labels (active learning label queue)
     "cli.stack_cmd",  # up, status, down
     "cli.demo_cmd",  # demo
     "cli.deployments_cmd",  # deployments render

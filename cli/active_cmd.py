@@ -1,0 +1,39 @@
+"""`evergreen request-labels`: active learning, the rows of an unlabelled batch worth labelling (issue 12)."""
+
+from __future__ import annotations
+
+import typer
+
+from cli.output import print_json, run_guarded
+
+
+def register(app: typer.Typer) -> None:
+    app.command("request-labels")(request_labels)
+
+
+def request_labels(
+    model: str = typer.Argument(..., help="Model name: models/<model>.yaml (with data.delayed_labels)."),
+    file: str = typer.Argument(..., help="Unlabelled batch (.csv or .parquet) with the id column."),
+    budget: float = typer.Option(0.1, "--budget", help="Share of the unlabelled rows (<= 1) or a row count."),
+    strategy: str = typer.Option("margin", "--strategy", help="margin, entropy or random (the control)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random control."),
+    out: str = typer.Option(None, "--out", help="Queue folder. Default: EVERGREEN_HOME/label-queue/<model>."),
+    json_out: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+) -> None:
+    """Export a label queue (CSV + Prefect artifact) and emit evergreen.labels.requested.
+
+    Return the filled queue with `evergreen ingest-labels MODEL FILE`. Exit 0, or 1 with one `error:` line.
+    """
+    from flows.active import request_labels as flow
+
+    result = run_guarded(
+        lambda: flow(model=model, path=file, budget=budget, strategy=strategy, seed=seed, out_dir=out),
+        as_json=json_out,
+    )
+    if json_out:
+        print_json(result)
+        return
+    typer.echo(
+        f"{result['requested']} of {result['unlabelled_rows']} unlabelled rows queued for labelling "
+        f"({strategy}, budget {budget}): {result['queue']}"
+    )
