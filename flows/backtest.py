@@ -74,7 +74,9 @@ def backtest(
         warmup=warmup,
         drifts=_marks(drifts, pset),
     )
-    resolved = [bt.resolve_policy(p, spec) for p in pset.policies]
+    # the every-batch and every-N baselines always run beside the file's policies (honest comparison)
+    with_base = bt.with_baselines(list(pset.policies), pset.baseline_every)
+    resolved = [bt.resolve_policy(p, spec) for p in with_base]
     log.info("%d %s (%d warm-up), %d policies", replay.n_batches, replay.batching, warmup, len(resolved))
     cache = bt.ReplayCache(replay)
     futures = [replay_policy.submit(replay, rp, cache) for rp in resolved]

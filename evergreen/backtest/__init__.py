@@ -34,8 +34,10 @@ from evergreen.backtest.policies import (
     PolicySet,
     PolicyTrigger,
     ScheduleRule,
+    baseline_policies,
     load_policies,
     parse_policies,
+    with_baselines,
 )
 from evergreen.backtest.ranking import summarize
 from evergreen.backtest.replay import Replay, batch_bounds, prepare
@@ -57,6 +59,7 @@ __all__ = [
     "ReplayCache",
     "ResolvedPolicy",
     "ScheduleRule",
+    "baseline_policies",
     "batch_bounds",
     "detection_delays",
     "direction",
@@ -71,4 +74,5 @@ __all__ = [
     "summarize",
     "summary_rows",
     "to_markdown",
+    "with_baselines",
 ]

@@ -13,7 +13,7 @@ import pandas as pd
 from evergreen.backtest import estimates
 from evergreen.backtest.cache import Fitted, ReplayCache
 from evergreen.backtest.labels import labelled_end, performance_batch
-from evergreen.backtest.policies import Policy
+from evergreen.backtest.policies import Policy, with_baselines
 from evergreen.backtest.ranking import summarize
 from evergreen.backtest.replay import Replay, prepare
 from evergreen.backtest.resolve import ResolvedPolicy, resolve_policy
@@ -212,6 +212,7 @@ def _result(rp: ResolvedPolicy, replay: Replay, records: list[BatchRecord], seco
         trigger=rp.describe(),
         window=rp.window_label(),
         gated=rp.gated,
+        baseline=rp.policy.baseline,
         config=rp.policy.model_dump(mode="json", exclude_unset=True),
         metric=rp.spec.metric,
         batches=records,
@@ -265,9 +266,16 @@ def run_backtest(
     rank_by: str | None = None,
     on_batch: OnBatch | None = None,
     workers: int = 1,
+    baseline_every: int | None = None,
 ) -> BacktestReport:
-    """Replay every policy over `frame` (in `workers` threads, sharing one cache) and summarise."""
+    """Replay every policy over `frame` (in `workers` threads, sharing one cache) and summarise.
+
+    With `baseline_every` (the flow always passes one), the every-batch and every-N baselines run first
+    (policies.with_baselines); None (default) replays the given policies only.
+    """
     start = time.perf_counter()
+    if baseline_every is not None:
+        policies = with_baselines(list(policies), baseline_every)
     replay = prepare(
         frame, spec, batch_period=batch_period, batch_rows=batch_rows, warmup=warmup, drifts=drifts
     )

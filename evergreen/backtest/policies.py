@@ -76,6 +76,9 @@ class Policy(_Strict):
         ge=0,
         description="Labels arrive this many batches after their rows (evergreen.backtest.labels).",
     )
+    baseline: bool = Field(
+        default=False, description="Added by the backtester itself (with_baselines), not by the user."
+    )
 
     @field_validator("trigger", mode="before")
     @classmethod
@@ -106,6 +109,9 @@ class PolicySet(_Strict):
         default_factory=list,
         description="Known drift points: timestamps, or batch numbers (0 = first batch).",
     )
+    baseline_every: int = Field(
+        default=4, ge=2, description="N of the 'every N batches' baseline added to every run."
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> PolicySet:
@@ -114,6 +120,41 @@ class PolicySet(_Strict):
         if dupes:
             raise ValueError(f"policy names must be unique; repeated: {dupes}")
         return self
+
+
+EVERY_BATCH = "baseline-every-batch"
+
+
+def baseline_policies(every: int = 4) -> list[Policy]:
+    """The honest baselines every run reports: retrain every batch and every N batches.
+
+    Same model config and window as the spec (no params, no window override), no cooldown, no gate,
+    so a policy's accuracy and CPU can be read against plain scheduled retraining.
+    """
+    return [
+        Policy(
+            name=EVERY_BATCH,
+            description="baseline: full retrain after every batch, spec's model and window, no cooldown, no gate",
+            trigger=PolicyTrigger(schedule=ScheduleRule(every=1), cooldown=None),
+            gate=Gate(enabled=False),
+            baseline=True,
+        ),
+        Policy(
+            name=f"baseline-every-{every}",
+            description=f"baseline: full retrain every {every} batches, spec's model and window, "
+            "no cooldown, no gate",
+            trigger=PolicyTrigger(schedule=ScheduleRule(every=every), cooldown=None),
+            gate=Gate(enabled=False),
+            baseline=True,
+        ),
+    ]
+
+
+def with_baselines(policies: list[Policy], every: int = 4) -> list[Policy]:
+    """The baselines first, then the user's policies (a user policy with a baseline's name is dropped)."""
+    base = baseline_policies(every)
+    names = {b.name for b in base}
+    return [*base, *(p for p in policies if p.name not in names and not p.baseline)]
 
 
 def _format_errors(exc: ValidationError, source: str, raw: Any) -> str:

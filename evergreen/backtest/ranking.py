@@ -14,6 +14,16 @@ def _score_of(p: PolicyResult, rank_by: str) -> float | None:
     return p.mean_accuracy if rank_by == "accuracy" else p.mean_metric
 
 
+def _with_cpu_ratio(results: list[PolicyResult]) -> list[PolicyResult]:
+    """Each policy's training CPU over the every-batch baseline's (None without that baseline)."""
+    from evergreen.backtest.policies import EVERY_BATCH
+
+    ref = next((p.train_seconds for p in results if p.name == EVERY_BATCH), None)
+    if not ref:
+        return results
+    return [p.model_copy(update={"cpu_ratio": p.train_seconds / ref}) for p in results]
+
+
 def summarize(
     replay: Replay, results: Sequence[PolicyResult], *, rank_by: str | None = None
 ) -> BacktestReport:
@@ -40,6 +50,7 @@ def summarize(
             for q in results
         )
         ranked.append(p.model_copy(update={"rank": r, "pareto": not dominated}))
+    ranked = _with_cpu_ratio(ranked)
     by_name = {p.name: p for p in ranked}
     policies = [by_name[p.name] for p in results]
     front = sorted((p for p in ranked if p.pareto), key=lambda p: p.retrains)

@@ -57,6 +57,11 @@ class PolicyResult(BaseModel):
     retrains: int
     promotions: int
     train_seconds: float = Field(description="CPU seconds of the retrain fits (the warm-up fit excluded).")
+    baseline: bool = Field(default=False, description="A baseline the backtester adds to every run.")
+    cpu_ratio: float | None = Field(
+        default=None,
+        description="train_seconds / the every-batch baseline's train_seconds (same run, same cache).",
+    )
     detection_delays: list[int | None] = Field(
         default_factory=list, description="Per marked drift: batches until the first retrain (None: none)."
     )

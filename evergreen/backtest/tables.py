@@ -32,6 +32,7 @@ def summary_rows(report: BacktestReport) -> list[dict[str, Any]]:
             {
                 "rank": p.rank,
                 "policy": p.name,
+                "baseline": p.baseline,
                 "trigger": p.trigger,
                 "window": p.window,
                 "gate": "on" if p.gated else "off",
@@ -40,6 +41,9 @@ def summary_rows(report: BacktestReport) -> list[dict[str, Any]]:
                 "retrains": p.retrains,
                 "promotions": p.promotions,
                 "train_seconds": _r(p.train_seconds, 2),
+                "cpu_seconds": _r(p.train_seconds, 2),
+                "cpu_vs_every_batch": _r(p.cpu_ratio, 3),
+                "wall_seconds": _r(p.seconds, 2),
                 "detection_delay": _r(p.mean_detection_delay, 2),
                 "pareto": p.pareto,
             }
@@ -79,7 +83,9 @@ def to_markdown(report: BacktestReport) -> str:
         f"mean {m}{direction(m)}",
         "retrains",
         "promotions",
-        "train s",
+        "train CPU s",
+        "CPU vs every batch",
+        "wall s",
         "delay",
         "Pareto",
     ]
@@ -87,7 +93,8 @@ def to_markdown(report: BacktestReport) -> str:
     for r in summary_rows(report):
         cells = [
             r["rank"],
-            f"**{r['policy']}**" if r["policy"] == report.best else r["policy"],
+            (f"**{r['policy']}**" if r["policy"] == report.best else r["policy"])
+            + (" (baseline)" if r["baseline"] else ""),
             r["trigger"],
             r["window"],
             r["gate"],
@@ -96,6 +103,8 @@ def to_markdown(report: BacktestReport) -> str:
             r["retrains"],
             r["promotions"],
             _fmt(r["train_seconds"], ".1f"),
+            "-" if r["cpu_vs_every_batch"] is None else f"{100 * r['cpu_vs_every_batch']:.0f}%",
+            _fmt(r["wall_seconds"], ".1f"),
             _fmt(r["detection_delay"], ".1f"),
             "yes" if r["pareto"] else "",
         ]
@@ -112,7 +121,12 @@ def to_markdown(report: BacktestReport) -> str:
         )
     tail += estimates.markdown(report.policies)
     tail.append(
-        "\nTrain seconds are CPU seconds of the retrain fits. The gate is `evergreen.gate.decide` on the "
+        "\nTrain CPU s: CPU seconds (time.thread_time around each single-threaded LightGBM fit) of all "
+        "retrain fits, challengers and refits included (the warm-up fit excluded); a fit shared by several "
+        "policies through the cache is charged to each. CPU vs every batch: that over the every-batch "
+        "baseline's, measured in the same run. Wall s: the policy's replay wall time (shared cache, so "
+        "order-dependent). Rows marked (baseline) are added to every run: full retrain every batch and "
+        "every N batches, the spec's model and window, no cooldown, no gate. The gate is `evergreen.gate.decide` on the "
         "spec's hold-out without the latency check."
     )
     return head + "\n".join(lines) + "\n" + "\n".join(tail) + "\n"

@@ -113,7 +113,11 @@ def test_cli_json_matches_the_flow_artifact(prefect_harness, workspace):
     # files: per-batch CSV (one row per policy and scored batch), summary CSV, JSON, HTML and PNG
     files = report["files"]
     batches = pd.read_csv(files["batches_csv"])
-    assert len(batches) == len(POLICIES["policies"]) * (N_BATCHES - WARMUP)
+    # the every-batch and every-4 baselines run beside the file's policies, marked as baselines
+    assert len(batches) == (len(POLICIES["policies"]) + 2) * (N_BATCHES - WARMUP)
+    base = {r["policy"]: r for r in report["table"] if r["baseline"]}
+    assert sorted(base) == ["baseline-every-4", "baseline-every-batch"]
+    assert base["baseline-every-batch"]["cpu_vs_every_batch"] == 1.0
     assert pd.read_csv(files["summary_csv"])["policy"].tolist() == [r["policy"] for r in report["table"]]
     assert json.loads(Path(files["json"]).read_text())["best"] == report["best"]
     assert Path(files["html"]).stat().st_size > 10_000
@@ -144,7 +148,8 @@ def test_flow_runs_each_policy_as_a_task_and_defaults_to_the_reports_dir(prefect
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
         )
     replays = sorted(r.name for r in runs if r.name.startswith("replay-"))
-    assert replays == sorted(f"replay-{p['name']}" for p in POLICIES["policies"])
+    names = [p["name"] for p in POLICIES["policies"]] + ["baseline-every-batch", "baseline-every-4"]
+    assert replays == sorted(f"replay-{n}" for n in names)
     assert all(r.state is not None and r.state.is_completed() for r in runs)
 
 
