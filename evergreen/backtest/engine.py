@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evergreen.backtest import estimates
+from evergreen.backtest import estimates, updates
 from evergreen.backtest.cache import Fitted, ReplayCache
 from evergreen.backtest.labels import labelled_end, performance_batch
 from evergreen.backtest.policies import Policy, with_baselines
@@ -38,6 +38,7 @@ from evergreen.policy import (
     volume_check,
 )
 from evergreen.spec import ModelSpec
+from evergreen.spec_update import Update
 
 OnBatch = Callable[[str, int, int], None]
 """Progress callback: (policy name, scored batches done, scored batches in total)."""
@@ -54,6 +55,7 @@ class _State:
     since: int = 0  # scored batches since the last retrain decision
     perf_history: list[PerformanceReport] = field(default_factory=list)
     est_streak: int = 0  # consecutive degraded estimates (trigger.estimated)
+    updates: int = 0  # warm-start updates since the last full fit (training.update)
 
 
 @dataclass
@@ -125,12 +127,29 @@ def _decide(
     return Decision(retrain=False, reason="cooldown", detail=f"{decision.reason} fired; {cd.detail}")
 
 
+def _update_of(rp: ResolvedPolicy) -> Update | None:
+    """The policy's training.update if it sets one (null included), else the spec's."""
+    return rp.policy.update if "update" in rp.policy.model_fields_set else rp.spec.training.update
+
+
+def _challenger(
+    rp: ResolvedPolicy, cache: ReplayCache, state: _State, hi: int, rec: dict[str, Any], holdout: bool
+) -> Fitted:
+    """A full fit, or a warm-start update of the champion (updates.mode_for decides, as production)."""
+    upd = _update_of(rp)
+    mode = updates.mode_for(upd, state.updates, rec["reason"])
+    rec["mode"] = mode
+    if mode == "update" and upd is not None:
+        return updates.fit_update(cache, rp.spec, state.champ, hi, upd, holdout=holdout)
+    return cache.fit(rp.spec, hi, holdout=holdout)
+
+
 def _retrain_gated(
     rp: ResolvedPolicy, cache: ReplayCache, state: _State, hi: int, rec: dict[str, Any]
 ) -> Fitted | None:
     """Train a challenger with the hold-out left out, gate it against the champion; refit if asked."""
     spec = rp.spec
-    chal = cache.fit(spec, hi, holdout=True)
+    chal = _challenger(rp, cache, state, hi, rec, holdout=True)
     rec["train_seconds"] = chal.seconds
     if chal.error:
         rec["detail"] += f"; challenger not trained: {chal.error}"
@@ -142,7 +161,12 @@ def _retrain_gated(
     if verdict.passed:
         new = chal
         refit = spec.training.refit if rp.policy.refit is None else rp.policy.refit
-        if refit:
+        if refit and rec["mode"] == "update":
+            upd = _update_of(rp)
+            assert upd is not None
+            new = updates.fit_update(cache, spec, state.champ, hi, upd, holdout=False)
+            rec["train_seconds"] += new.seconds
+        elif refit:
             new = cache.fit(spec, hi, holdout=False)
             rec["train_seconds"] += new.seconds
         state.reference = finite_or_none(verdict.challenger)
@@ -154,7 +178,7 @@ def _retrain_ungated(
     rp: ResolvedPolicy, cache: ReplayCache, state: _State, hi: int, rec: dict[str, Any]
 ) -> Fitted | None:
     """Without a gate nothing is held out and every trained model is promoted."""
-    new = cache.fit(rp.spec, hi, holdout=False)
+    new = _challenger(rp, cache, state, hi, rec, holdout=False)
     rec["train_seconds"] = new.seconds
     state.reference = None
     if new.error:
@@ -198,6 +222,7 @@ def _replay_batch(rp: ResolvedPolicy, cache: ReplayCache, state: _State, i: int)
             state.last_promotion = now
             state.perf_history = []
             state.est_streak = 0
+            state.updates = state.updates + 1 if rec.get("mode") == "update" else 0
             rec["promoted"] = True
     return BatchRecord(**rec)
 
@@ -219,6 +244,8 @@ def _result(rp: ResolvedPolicy, replay: Replay, records: list[BatchRecord], seco
         mean_accuracy=mean_or_none([r.accuracy for r in records]),
         mean_metric=mean_or_none([r.metric for r in records]),
         retrains=sum(r.retrain for r in records),
+        updates=sum(r.mode == "update" for r in records),
+        full_fits=sum(r.mode == "full" for r in records),
         promotions=sum(r.promoted for r in records),
         train_seconds=float(sum(r.train_seconds for r in records)),
         detection_delays=delays,

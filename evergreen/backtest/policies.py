@@ -17,6 +17,7 @@ from evergreen.spec import (
     Window,
     _check_duration,
 )
+from evergreen.spec_update import Update
 
 
 class PolicyError(ValueError):
@@ -75,6 +76,11 @@ class Policy(_Strict):
         default=0,
         ge=0,
         description="Labels arrive this many batches after their rows (evergreen.backtest.labels).",
+    )
+    update: Update | None = Field(
+        default=None,
+        description="training.update for this policy (warm-start updates between full refits); "
+        "left out: the spec's; null: every retrain a full fit.",
     )
     baseline: bool = Field(
         default=False, description="Added by the backtester itself (with_baselines), not by the user."
@@ -137,6 +143,7 @@ def baseline_policies(every: int = 4) -> list[Policy]:
             description="baseline: full retrain after every batch, spec's model and window, no cooldown, no gate",
             trigger=PolicyTrigger(schedule=ScheduleRule(every=1), cooldown=None),
             gate=Gate(enabled=False),
+            update=None,
             baseline=True,
         ),
         Policy(
@@ -145,6 +152,7 @@ def baseline_policies(every: int = 4) -> list[Policy]:
             "no cooldown, no gate",
             trigger=PolicyTrigger(schedule=ScheduleRule(every=every), cooldown=None),
             gate=Gate(enabled=False),
+            update=None,
             baseline=True,
         ),
     ]

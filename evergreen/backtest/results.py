@@ -31,6 +31,7 @@ class BatchRecord(BaseModel):
     gate_passed: bool | None = None
     gate_ci_low: float | None = None
     train_seconds: float = 0.0
+    mode: str | None = Field(default=None, description="A retrain's kind: full (fit) or update (warm start).")
     # the label-free estimate (policies with trigger.estimated; evergreen.backtest.estimates)
     estimate: float | None = None
     estimate_low: float | None = None
@@ -57,6 +58,8 @@ class PolicyResult(BaseModel):
     retrains: int
     promotions: int
     train_seconds: float = Field(description="CPU seconds of the retrain fits (the warm-up fit excluded).")
+    updates: int = Field(default=0, description="Retrains that were warm-start updates (training.update).")
+    full_fits: int = Field(default=0, description="Retrains that were full fits.")
     baseline: bool = Field(default=False, description="A baseline the backtester adds to every run.")
     cpu_ratio: float | None = Field(
         default=None,

@@ -40,6 +40,7 @@ def summary_rows(report: BacktestReport) -> list[dict[str, Any]]:
                 f"mean_{report.metric}": _r(p.mean_metric),
                 "retrains": p.retrains,
                 "promotions": p.promotions,
+                "updates": p.updates,
                 "train_seconds": _r(p.train_seconds, 2),
                 "cpu_seconds": _r(p.train_seconds, 2),
                 "cpu_vs_every_batch": _r(p.cpu_ratio, 3),
