@@ -106,7 +106,10 @@ def _print_table(result: dict[str, Any]) -> None:
         metric,
         "retrains",
         "promoted",
-        "train s",
+        "updates",
+        "CPU s",
+        "CPU vs every batch",
+        "wall s",
         "delay",
         "Pareto",
     ):
@@ -119,14 +122,17 @@ def _print_table(result: dict[str, Any]) -> None:
     for r in result["table"]:
         table.add_row(
             str(r["rank"]),
-            r["policy"],
+            r["policy"] + (" (baseline)" if r.get("baseline") else ""),
             r["window"],
             r["gate"],
             f(r["mean_accuracy"]),
             f(r[f"mean_{metric}"]),
             str(r["retrains"]),
             str(r["promotions"]),
-            f(r["train_seconds"], ".1f"),
+            str(r.get("updates", 0)),
+            f(r["cpu_seconds"], ".1f"),
+            "-" if r.get("cpu_vs_every_batch") is None else f"{100 * r['cpu_vs_every_batch']:.0f}%",
+            f(r["wall_seconds"], ".1f"),
             f(r["detection_delay"], ".1f"),
             "*" if r["pareto"] else "",
         )

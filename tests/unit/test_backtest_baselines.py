@@ -53,3 +53,40 @@ def test_every_run_reports_baselines_and_cpu_relative_to_every_batch(spec, strea
     md = bt.to_markdown(report)
     assert "baseline-every-batch** (baseline)" in md or "| baseline-every-batch (baseline)" in md
     assert "CPU vs every batch" in md
+
+
+def test_update_mode_counts_updates_and_refits_after_refit_every(spec, stream):
+    upd = {"trees": 5, "window": "20D", "refit_every": 3, "refit_on_drift": True}
+    report = run(
+        spec,
+        stream,
+        {
+            "name": "upd",
+            "trigger": {"schedule": {"every": 1}, "cooldown": None},
+            "gate": False,
+            "update": upd,
+        },
+        baseline_every=4,
+    )
+    by = {p.name: p for p in report.policies}
+    p = by["upd"]
+    modes = [b.mode for b in p.batches if b.retrain]
+    # three updates in a row, then a full refit, and again
+    assert modes[:8] == ["update", "update", "update", "full", "update", "update", "update", "full"]
+    assert p.updates == modes.count("update") and p.full_fits == modes.count("full")
+    assert by["baseline-every-batch"].updates == 0  # baselines are always full fits
+    # a 5-tree update on 20 days costs less CPU than a full fit on everything
+    upd_s = [b.train_seconds for b in p.batches if b.mode == "update"]
+    full_s = [b.train_seconds for b in by["baseline-every-batch"].batches if b.retrain]
+    assert sum(upd_s) / len(upd_s) < sum(full_s) / len(full_s)
+    assert p.cpu_ratio is not None and p.cpu_ratio < 1
+    assert p.mean_accuracy is not None and p.mean_accuracy > 0.5
+
+
+def test_gated_updates_are_gated_like_any_model(spec, stream):
+    upd = {"trees": 5, "window": "20D", "refit_every": 2, "refit_on_drift": False}
+    report = run(spec, stream, {"name": "g", "trigger": {"schedule": {"every": 1}}, "update": upd})
+    (p,) = report.policies
+    ups = [b for b in p.batches if b.mode == "update"]
+    assert ups and all(b.gate_passed is not None for b in ups)
+    assert p.updates == len(ups)
