@@ -12,6 +12,7 @@ MODULES = [
     "cli.rollback_cmd",  # rollback
     "cli.monitor_cmd",  # monitor
     "cli.backtest_cmd",  # backtest
+    "cli.search_cmd",  # backtest-search (policy grid, accuracy-vs-CPU Pareto front)
     "cli.strategies_cmd",  # backtest-strategies (batch vs online vs active learning)
     "cli.active_cmd",  # request-labels (active learning label queue)
     "cli.stack_cmd",  # up, status, down
