@@ -14,8 +14,17 @@ def register(app: typer.Typer) -> None:
 def request_labels(
     model: str = typer.Argument(..., help="Model name: models/<model>.yaml (with data.delayed_labels)."),
     file: str = typer.Argument(..., help="Unlabelled batch (.csv or .parquet) with the id column."),
-    budget: float = typer.Option(0.1, "--budget", help="Share of the unlabelled rows (<= 1) or a row count."),
-    strategy: str = typer.Option("margin", "--strategy", help="margin, entropy or random (the control)."),
+    budget: float = typer.Option(
+        None,
+        "--budget",
+        help="Share of the unlabelled rows (<= 1) or a row count. Default: data.delayed_labels.request.share; "
+        "the spec's rows_per_period caps it either way.",
+    ),
+    strategy: str = typer.Option(
+        None,
+        "--strategy",
+        help="margin, entropy or random (the control). Default: the spec's request.strategy.",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the random control."),
     out: str = typer.Option(None, "--out", help="Queue folder. Default: EVERGREEN_HOME/label-queue/<model>."),
     json_out: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
@@ -35,5 +44,6 @@ def request_labels(
         return
     typer.echo(
         f"{result['requested']} of {result['unlabelled_rows']} unlabelled rows queued for labelling "
-        f"({strategy}, budget {budget}): {result['queue']}"
+        f"({result['strategy']}, budget {result['budget']}; {result['requested_in_period']} requested this "
+        f"{result['period']} period): {result['queue']}"
     )

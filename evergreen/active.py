@@ -7,14 +7,17 @@ probabilities (n,) for binary, probabilities (n, K) for multiclass):
   higher means less sure;
 - `budget_rows`: how many rows a period may still request, from a share of the batch or a row count,
   minus what the period already requested;
+- `requested_in_period` / `request_size`: the spec's budget (`data.delayed_labels.request`): a share of
+  each batch, capped by rows per period over all requests (read from the request ledger);
 - `select`: the most uncertain rows (ties by row order), or a seeded random sample as the control arm.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 
 Strategy = Literal["entropy", "margin", "random"]
 STRATEGIES: tuple[str, ...] = ("entropy", "margin", "random")
@@ -50,6 +53,24 @@ def budget_rows(
         raise ValueError(f"budget share {share} is outside (0, 1]")
     cap = int(np.floor(share * batch_rows)) if share is not None else int(rows or 0)
     return max(0, min(batch_rows, cap - already_requested))
+
+
+def requested_in_period(ledger: list[dict[str, Any]], now: pd.Timestamp, period: str) -> int:
+    """Rows already requested within `period` before `now`, from the request ledger's entries
+    (``{"at": ISO time, "requested": n}``, one per label request)."""
+    since = now - pd.Timedelta(period)
+    return sum(int(e.get("requested", 0)) for e in ledger if pd.Timestamp(e["at"]) > since)
+
+
+def request_size(
+    unlabelled: int, budget: float, rows_per_period: int | None = None, already_requested: int = 0
+) -> int:
+    """Rows one request may take: `budget` as a share of the batch (<= 1) or a row count (> 1), capped by
+    what the period's row budget (`rows_per_period`, over all requests) has left."""
+    k = budget_rows(unlabelled, budget) if budget <= 1 else budget_rows(unlabelled, rows=int(budget))
+    if rows_per_period is None:
+        return k
+    return min(k, budget_rows(unlabelled, rows=rows_per_period, already_requested=already_requested))
 
 
 def select(

@@ -67,11 +67,33 @@ class DataChecks(_Strict):
         return v
 
 
+class LabelRequests(_Strict):
+    """`data.delayed_labels.request`: active learning's budget (`evergreen request-labels`, docs/strategies.md)."""
+
+    strategy: Literal["margin", "entropy", "random"] = Field(
+        default="margin",
+        description="Uncertainty under the champion (margin, entropy), or random (the control).",
+    )
+    share: float = Field(
+        default=0.1, gt=0, le=1, description="At most this share of a batch's unlabelled rows."
+    )
+    rows_per_period: int | None = Field(
+        default=None, ge=1, description="At most this many rows requested per `period`, over all batches."
+    )
+    period: str = Field(default="7D", description="The budget period of `rows_per_period`.")
+
+    _dur = field_validator("period")(classmethod(lambda cls, v: _check_duration(v)))
+
+
 class DelayedLabels(_Strict):
     """Labels arrive after their rows (docs/ingest.md "Delayed labels"): rows may come without a target."""
 
     id_column: str = Field(
         description="Column that identifies a row; `evergreen ingest-labels` files carry it and the target."
+    )
+    request: LabelRequests = Field(
+        default_factory=LabelRequests,
+        description="Active learning: which rows to ask labels for, within a budget.",
     )
 
 

@@ -11,13 +11,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from prefect import flow, get_run_logger
 
 from adapters.batch_files import read_batch
 from evergreen import active
 from evergreen.events import Event
 from evergreen.labels import id_column
-from tasks.active import UNCERTAINTY, queue_path, select_rows, unlabelled_rows, write_queue
+from tasks.active import (
+    UNCERTAINTY,
+    append_ledger,
+    queue_path,
+    read_ledger,
+    select_rows,
+    unlabelled_rows,
+    write_queue,
+)
 from tasks.announce import emit_event, publish_markdown, publish_table
 from tasks.spec import load_model_spec
 
@@ -30,26 +39,44 @@ def _artifact_key(model: str) -> str:
 def request_labels(
     model: str,
     path: str,
-    budget: float = 0.1,
-    strategy: str = "margin",
+    budget: float | None = None,
+    strategy: str | None = None,
     seed: int = 0,
     out_dir: str | None = None,
 ) -> dict[str, Any]:
-    """Select up to `budget` (a share, or a row count if > 1) of the batch's unlabelled rows for labelling."""
+    """Select the batch's unlabelled rows worth labelling, within the spec's budget.
+
+    `budget` (a share, or a row count if > 1) and `strategy` override `data.delayed_labels.request` for this
+    batch; the spec's `rows_per_period` caps every request, counted over the period's earlier requests.
+    """
+    spec = load_model_spec(model)
+    if spec.data.delayed_labels is None:
+        raise ValueError(
+            f"{model}: label requests need data.delayed_labels (an id column to return labels by)"
+        )
+    req = spec.data.delayed_labels.request
+    strategy = strategy or req.strategy
     if strategy not in active.STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(active.STRATEGIES)}")
-    spec = load_model_spec(model)
     id_col = id_column(spec)  # labels come back by row id through the delayed-labels path
     rows = unlabelled_rows(spec, read_batch(Path(path)))
     if id_col not in rows.columns:
         raise ValueError(f"{path}: no id column {id_col!r} (data.delayed_labels.id_column)")
     if rows.empty:
         raise ValueError(f"{path}: no unlabelled rows to request labels for")
-    queue, champion = select_rows(spec, rows, budget, strategy, seed)
+    now = pd.Timestamp.now(tz="UTC")
+    used = active.requested_in_period(read_ledger(model), now, req.period)
+    budget = req.share if budget is None else budget
+    k = active.request_size(len(rows), budget, req.rows_per_period, used)
+    queue, champion = select_rows(spec, rows, k, strategy, seed)
     out = write_queue(queue, spec, id_col, queue_path(model, path, strategy, out_dir))
+    append_ledger(
+        model, {"at": now.isoformat(), "requested": len(queue), "source": str(path), "queue": str(out)}
+    )
     payload = {
         "source": str(path), "queue": str(out), "strategy": strategy, "budget": budget,
         "requested": len(queue), "unlabelled_rows": len(rows), "champion_version": champion,
+        "period": req.period, "rows_per_period": req.rows_per_period, "requested_in_period": used + len(queue),
         "ids": [str(v) for v in queue[id_col].tolist()[:1000]],
     }  # fmt: skip
     key = _artifact_key(model)

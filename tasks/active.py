@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,20 +28,15 @@ def unlabelled_rows(spec: ModelSpec, frame: pd.DataFrame) -> pd.DataFrame:
 
 @task(cache_policy=NO_CACHE)
 def select_rows(
-    spec: ModelSpec, rows: pd.DataFrame, budget: float, strategy: str, seed: int = 0
+    spec: ModelSpec, rows: pd.DataFrame, k: int, strategy: str, seed: int = 0
 ) -> tuple[pd.DataFrame, str | None]:
-    """The queue: the selected rows (most uncertain under the champion, or random) and the champion version.
+    """The queue: `k` selected rows (most uncertain under the champion, or random) and the champion version.
 
     Uncertainty needs a champion; the random control does not (but is scored when one exists).
     """
     champ = mlflow_registry.get_champion(mlflow_registry.client(get_settings()), spec.name)
     if champ is None and strategy != "random":
         raise ValueError(f"{spec.name} has no champion to rank rows by uncertainty: use --strategy random")
-    k = (
-        active.budget_rows(len(rows), rows=int(budget))
-        if budget > 1
-        else active.budget_rows(len(rows), budget)
-    )
     if champ is None:
         picked = np.sort(active.select(np.zeros(len(rows)), k, "random", seed))
         return rows.iloc[picked].assign(**{UNCERTAINTY: np.nan}), None
@@ -64,3 +61,22 @@ def write_queue(queue: pd.DataFrame, spec: ModelSpec, id_col: str, path: Path) -
     path.parent.mkdir(parents=True, exist_ok=True)
     out.to_csv(path, index=False)
     return path
+
+
+def ledger_path(model: str) -> Path:
+    """Every label request of the model, one JSON line each: the period budget is read from it."""
+    return get_settings().home_abs / "label-queue" / model / "requests.jsonl"
+
+
+def read_ledger(model: str) -> list[dict[str, Any]]:
+    path = ledger_path(model)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def append_ledger(model: str, entry: dict[str, Any]) -> None:
+    path = ledger_path(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        fh.write(json.dumps(entry) + "\n")

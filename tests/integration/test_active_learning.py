@@ -31,7 +31,11 @@ def test_queue_exported_labels_ingested_and_retrained_on(
     model = f"active-{tmp_path.name[-6:].lower().replace('_', '-')}"
     raw = elec2_spec_dict(model)
     raw["data"]["path"] = model
-    raw["data"]["delayed_labels"] = {"id_column": "row_id"}
+    # the budget lives in the spec: 10% of a batch, at most 40 rows a week over all requests
+    raw["data"]["delayed_labels"] = {
+        "id_column": "row_id",
+        "request": {"strategy": "margin", "share": 0.1, "rows_per_period": 40, "period": "7D"},
+    }
     raw["training"].update(refit=False, min_train_rows=300, window={"kind": "all"}, holdout={"period": "14D"})
     raw["gate"]["n_bootstrap"] = 200
     models = tmp_path / "models"
@@ -47,15 +51,19 @@ def test_queue_exported_labels_ingested_and_retrained_on(
     unlabelled = write_batch(late.assign(**{"class": None}), tmp_path / "w3-unlabelled.csv")
     assert ingest(model=model, path=unlabelled)["status"] == "ingested"
 
-    asked = request_labels(
-        model=model, path=unlabelled, budget=0.1, strategy="margin", out_dir=str(tmp_path / "q")
-    )
+    asked = request_labels(model=model, path=unlabelled, out_dir=str(tmp_path / "q"))
     queue = pd.read_csv(asked["queue"])
     assert asked["requested"] == len(queue) == 33 and asked["unlabelled_rows"] == 336
     assert asked["champion_version"] == r1["version"] and queue["class"].isna().all()
     assert set(queue["row_id"]) <= set(late["row_id"]) and queue["uncertainty"].min() > 0
     (event,) = wait_events(prefect_server.api_url, model, ["evergreen.labels.requested"], 1)
     assert sorted(event["payload"]["ids"]) == sorted(queue["row_id"])
+    # A second request in the same week gets only what the period's 40 rows have left (the ledger counts 33).
+    again = request_labels(model=model, path=unlabelled, strategy="random", out_dir=str(tmp_path / "q2"))
+    assert again["requested"] == 7 and again["requested_in_period"] == 40, again
+    assert (
+        request_labels(model=model, path=unlabelled, budget=5, out_dir=str(tmp_path / "q3"))["requested"] == 0
+    )
 
     # The labeller fills the target column and returns the queue through the delayed-labels path.
     truth = late.set_index("row_id")["class"]

@@ -59,3 +59,25 @@ def test_budget_share_rows_and_period_usage() -> None:
 def test_unknown_strategy_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown strategy"):
         active.select(np.array([0.5]), 1, "bald")  # type: ignore[arg-type]
+
+
+def test_request_size_respects_the_share_and_the_period_budget() -> None:
+    assert active.request_size(336, 0.1) == 33
+    assert active.request_size(336, 0.1, rows_per_period=40, already_requested=33) == 7
+    assert active.request_size(336, 0.1, rows_per_period=40, already_requested=45) == 0
+    assert active.request_size(336, 25) == 25  # a row count
+    assert active.request_size(336, 25, rows_per_period=30, already_requested=10) == 20
+
+
+def test_requested_in_period_counts_only_the_period() -> None:
+    import pandas as pd
+
+    now = pd.Timestamp("2026-12-04T12:00:00+00:00")
+    ledger = [
+        {"at": "2026-11-20T12:00:00+00:00", "requested": 100},  # two weeks ago: outside 7D
+        {"at": "2026-11-30T12:00:00+00:00", "requested": 20},
+        {"at": "2026-12-04T11:00:00+00:00", "requested": 13},
+    ]
+    assert active.requested_in_period(ledger, now, "7D") == 33
+    assert active.requested_in_period(ledger, now, "30D") == 133
+    assert active.requested_in_period([], now, "7D") == 0
