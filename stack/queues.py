@@ -13,6 +13,7 @@ Pure HTTP against the Prefect REST API; no prefect import.
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -27,7 +28,23 @@ def _headers() -> dict[str, str]:
     return {"Content-Type": "application/json", **prefect_headers()}
 
 
+# A busy server answers 503 (its database timed out) or drops the connection (0): worth a few retries.
+TRANSIENT = {0, 429, 502, 503, 504}
+RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)
+
+
 def _call(method: str, url: str, payload: object | None = None, timeout: float = 10.0) -> tuple[int, object]:
+    """One API call, retried with backoff on a transient answer; (status, JSON body or None)."""
+    status, body = _call_once(method, url, payload, timeout)
+    for delay in RETRY_DELAYS:
+        if status not in TRANSIENT:
+            break
+        time.sleep(delay)
+        status, body = _call_once(method, url, payload, timeout)
+    return status, body
+
+
+def _call_once(method: str, url: str, payload: object | None, timeout: float) -> tuple[int, object]:
     data = None if payload is None else json.dumps(payload).encode()
     req = urllib.request.Request(url, data=data, headers=_headers(), method=method)
     try:
@@ -51,7 +68,8 @@ def ensure_work_queues(api_url: str, pool: str, queues: Sequence[tuple[str, int]
         status, body = _call("GET", f"{base}/{quote(name)}")
         if status == 404:
             status, _ = _call("POST", base, {"name": name, "priority": priority})
-            if status not in (200, 201):
+            # 409: an earlier attempt that timed out on our side did create it
+            if status not in (200, 201, 409):
                 raise StackError(f"creating work queue {name!r} in pool {pool!r} failed: HTTP {status}")
             out[name] = "created"
             continue
