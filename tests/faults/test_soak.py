@@ -10,7 +10,7 @@ one `error:` line and change nothing). The soak tracks every row reported ingest
 every version, checks the invariants (tests/faults/invariants.py) every CHECK_EVERY steps and at the
 end, and prints one line per step.
 
-Size and seed: `EVERGREEN_SOAK_BATCHES` (default 8: `make test`) and `EVERGREEN_SOAK_SEED` (default: a
+Size and seed: `EVERGREEN_SOAK_BATCHES` (default 5: `make test`) and `EVERGREEN_SOAK_SEED` (default: a
 fresh seed, printed). `make soak` runs 100 batches. Runs of fewer than KILL_MIN_BATCHES batches leave
 out the retrain kills, whose recovery waits out the dead run's lock lease (~75 s), as `make test` leaves
 out the faults_full tests.
@@ -38,7 +38,7 @@ from evergreen.settings import get_settings
 from tests.faults import invariants as inv
 from tests.support.builders import ROOT, elec2_weeks, write_batch
 
-BATCHES = int(os.environ.get("EVERGREEN_SOAK_BATCHES", "8"))
+BATCHES = int(os.environ.get("EVERGREEN_SOAK_BATCHES", "5"))
 SEED_ENV = os.environ.get("EVERGREEN_SOAK_SEED")
 SEED = int(SEED_ENV) if SEED_ENV else random.SystemRandom().randrange(1, 10**6)
 SEED_WEEKS = 10  # ingested (one batch) and trained on before the soak starts
