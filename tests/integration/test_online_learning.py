@@ -16,23 +16,12 @@ from adapters import mlflow_registry as model_registry
 from evergreen import training
 from evergreen.settings import get_settings
 from evergreen.spec import ModelSpec
-from tests.support.builders import ROOT, write_batch, write_spec
+from tests.support.builders import write_batch, write_spec
 from tests.unit.test_spec_matrix import spec_dict, synth_frame
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 WEEK = 7 * 24
-
-
-@pytest.fixture
-def env(prefect_server, mlflow_server, stack_env, tmp_path, monkeypatch):
-    monkeypatch.chdir(ROOT)
-    return stack_env(
-        prefect=prefect_server,
-        mlflow=mlflow_server,
-        home=tmp_path / "home",
-        EVERGREEN_MLFLOW_TRACKING_URI=mlflow_server.url,
-    )
 
 
 def test_online_model_trained_gated_served_and_continued(env, tmp_path, monkeypatch):
