@@ -23,9 +23,14 @@ def demo_models_dir(
     demo_home: Path,
     cooldown: str,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    volume_share: float | None = None,
 ) -> Path:
     """A copy of models/*.yaml under the demo home with `triggers.cooldown` replaced, and per model the
-    top-level keys in `overrides` (notifications, promotion: demo/release.py `spec_overrides`)."""
+    top-level keys in `overrides` (notifications, promotion: demo/release.py `spec_overrides`).
+
+    `volume_share` replaces an enabled volume trigger's `min_new_share`: the warm-up (an empty
+    registry, all rows new) still meets it, replay weeks do not, so a week does not start a volume
+    retrain beside its drift retrain on the same rows."""
     from evergreen.settings import get_settings
 
     src = get_settings().models_dir
@@ -34,10 +39,15 @@ def demo_models_dir(
     dst.mkdir(parents=True, exist_ok=True)
     for f in sorted(src.glob("*.yaml")):
         doc = yaml.safe_load(f.read_text()) or {}
-        doc.setdefault("triggers", {})["cooldown"] = cooldown
+        triggers = doc.setdefault("triggers", {})
+        triggers["cooldown"] = cooldown
         extra = dict((overrides or {}).get(f.stem) or {})
         doc.update(extra)
         changed = "".join(f", {k} = {json.dumps(v)}" for k, v in extra.items())
+        volume = triggers.get("volume")
+        if volume_share is not None and isinstance(volume, dict) and volume.get("enabled", True):
+            volume["min_new_share"] = volume_share
+            changed += f", triggers.volume.min_new_share = {volume_share:g}"
         header = f"# demo copy of {f} (evergreen demo): triggers.cooldown = {cooldown}{changed}\n"
         (dst / f.name).write_text(header + yaml.safe_dump(doc, sort_keys=False))
     return dst

@@ -32,6 +32,10 @@ class DemoOptions:
     # triggers.cooldown of the demo's spec copy; the shipped spec's wall-clock cooldown (27D for elec2)
     # would skip every retrain after the first of a replay that runs a simulated week a minute
     cooldown: str = "1s"
+    # triggers.volume.min_new_share of the demo's spec copy (None keeps the spec's): the warm-up into an
+    # empty registry meets it; replay weeks (elec2: 0.25 of the window every second week) do not, so they
+    # do not start a volume retrain beside the week's drift retrain on the same rows
+    volume_share: float | None = 0.9
     keep: bool = False  # leave the stack (and its UIs) running
     week_timeout: float = 900.0  # seconds for one week's chain to settle
     trigger_grace: float = 30.0  # seconds a trigger event may take to become a retrain run
@@ -92,6 +96,8 @@ class DemoResult:
     notifications: list[dict[str, Any]] = field(default_factory=list)
     shadow_decisions: list[dict[str, Any]] = field(default_factory=list)
     release: dict[str, Any] = field(default_factory=dict)  # receiver URL, block, automations, counts
+    # every flow run's phases (queued, process start-up, run) and their summary per kind (demo/timing.py)
+    timing: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -107,8 +107,13 @@ class PrefectApi:
                 raise DemoError(f"flow run {run_id} still {run.get('state_type')} after {timeout:.0f}s")
             time.sleep(1.0)
 
-    def flow_runs(self, deployment_ids: list[str], since: datetime) -> list[dict[str, Any]]:
-        body = {
+    def flow_run_states(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's state history (Scheduled, Pending, Running, ...), as the server recorded it."""
+        return list(self._get(f"/flow_run_states/?flow_run_id={run_id}") or [])
+
+    def flow_runs(self, deployment_ids: list[str], since: datetime, limit: int = 200) -> list[dict[str, Any]]:
+        """Runs of `deployment_ids` expected to start after `since`, up to `limit` (pages of 200)."""
+        body: dict[str, Any] = {
             "flow_runs": {
                 "deployment_id": {"any_": deployment_ids},
                 "expected_start_time": {
@@ -116,13 +121,22 @@ class PrefectApi:
                     "before_": _iso(datetime.now(UTC) + timedelta(minutes=2)),
                 },
             },
-            "limit": 200,
+            "limit": min(limit, 200),
         }
-        return list(self._post("/flow_runs/filter", body) or [])
+        out: list[dict[str, Any]] = []
+        while len(out) < limit:
+            page = list(self._post("/flow_runs/filter", {**body, "offset": len(out)}) or [])
+            out += page
+            if len(page) < body["limit"]:
+                break
+        return out
 
-    def events(self, since: datetime, names: list[str] | None = None) -> list[dict[str, Any]]:
-        """Evergreen events since `since` (or only those named `names`), oldest first."""
-        body = {
+    def events(
+        self, since: datetime, names: list[str] | None = None, model: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Evergreen events since `since` (or only those named `names`), oldest first; with `model`,
+        only the events on that model's resource (several models share one server)."""
+        body: dict[str, Any] = {
             "filter": {
                 "occurred": {
                     "since": _iso(since - timedelta(seconds=1)),
@@ -133,6 +147,10 @@ class PrefectApi:
             },
             "limit": 50,  # the server's maximum page size
         }
+        if model:
+            from evergreen.events import resource_id
+
+            body["filter"]["resource"] = {"id": [resource_id(model)]}
         page = self._post("/events/filter", body) or {}
         out = list(page.get("events") or [])
         nxt = page.get("next_page")

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from demo import timing
 from demo.data import replay_batches, write_batch
 from demo.environment import demo_environment, demo_models_dir, reset_demo_home
 from demo.options import DemoError, DemoOptions, DemoPaths, DemoResult, Log, OnWeek, noop
@@ -30,7 +31,9 @@ def run_demo(
     root = local.find_project_root()
     result = DemoResult(demo_home=str(paths.demo_home), options=asdict(opts))
     reset_demo_home(paths.demo_home, log)
-    models_dir = demo_models_dir(root, paths.demo_home, opts.cooldown, spec_overrides(opts))
+    models_dir = demo_models_dir(
+        root, paths.demo_home, opts.cooldown, spec_overrides(opts), volume_share=opts.volume_share
+    )
     notes = DemoNotifications(paths.demo_home, log) if opts.notify else None
     with demo_environment(paths, models_dir, log):
         cfg = local.StackConfig.from_settings()
@@ -49,7 +52,7 @@ def run_demo(
                 from deployments import load_specs
 
                 notes.setup(load_specs(models_dir))
-            _replay(opts, paths, root, result, log, on_week, notes)
+            _replay(opts, paths, root, result, log, on_week, notes, t_start)
             log("collecting model versions, gate reports and lineage")
             result.versions = collect_versions(opts.model)
             if result.side:
@@ -104,15 +107,25 @@ class Replay:
 
     def settle(self, since: datetime, expect_monitor: bool = True, expect_untriggered: int = 0) -> Settle:
         """Wait for the chain started at `since`; its retrain rows leave out versions already reported."""
-        out = settle(self.api, self.dep_ids, since, self.opts, expect_monitor, expect_untriggered)
+        out = settle(
+            self.api, self.dep_ids, since, self.opts, expect_monitor, expect_untriggered, model=self.model
+        )
         out.retrains = unreported(out.retrains, self.reported)
         return out
 
     def retrain(self, reason: str, **extra: Any) -> list[dict[str, Any]]:
         """An explicit retrain run (no trigger event), and the outcome rows it produced."""
+        return self.finish_retrain(*self.start_retrain(reason, **extra))
+
+    def start_retrain(self, reason: str, **extra: Any) -> tuple[datetime, str, str]:
+        """Create an explicit retrain run (no trigger event); (since, run id, reason) for `finish_retrain`."""
         since = datetime.now(UTC)
         params = {"model": self.model, "reason": reason, **extra}
-        _run(self.api, self.names["retrain"], params, self.opts, fail_ok=reason != "manual")
+        return since, self.api.run_deployment(self.names["retrain"], params), reason
+
+    def finish_retrain(self, since: datetime, run_id: str, reason: str) -> list[dict[str, Any]]:
+        """Wait for a run `start_retrain` created; the outcome rows it produced."""
+        _wait(self.api, self.names["retrain"], run_id, self.opts, fail_ok=reason != "manual")
         return self.settle(since, expect_monitor=False, expect_untriggered=1).retrains
 
 
@@ -169,6 +182,7 @@ def _replay(
     log: Log,
     on_week: OnWeek,
     notes: DemoNotifications | None = None,
+    t_start: float = 0.0,
 ) -> None:
     api = PrefectApi(os.environ["PREFECT_API_URL"])
     t0 = datetime.now(UTC)
@@ -178,25 +192,44 @@ def _replay(
         models.append(_prepare(opts, api, paths, root, log, opts.side_model, opts.side_start_week, n, notes))
     for m in models:
         _shrink_automation_window(m.rp)
-        warmup = _warmup(m.rp, m.warm, m.champion, paths)
+    # the models' chains run side by side on the worker: each step starts for every model, then waits
+    # for each (a model's settle sees only its own events and runs)
+    for m, warmup in zip(models, _warmups(models, paths), strict=True):
         log(f"{m.rp.model} warm-up done in {warmup['seconds']}s: champion v{m.champion.version}")
         if m.rp.model == opts.model:
             result.warmup = warmup
         else:
             result.side = {"model": m.rp.model, "weeks": [], "versions": [], "warmup": warmup}
-    # week for week: each model's batch, then its chain settles, before the next model's batch
     for i in range(max(len(m.weeks) for m in models)):
-        for m in models:
-            if i >= len(m.weeks):
-                continue
-            row = _replay_week(m.rp, i, m.weeks[i], m.champion, m.spec)
-            (result.weeks if m.rp.model == opts.model else result.side["weeks"]).append(row)
+        for row in _replay_weeks([m for m in models if i < len(m.weeks)], i):
+            (result.weeks if row["model"] == opts.model else result.side["weeks"]).append(row)
             result.shadow_decisions += row["shadow"]
+            if "first_row" not in result.seconds:
+                result.seconds["first_row"] = round(time.monotonic() - t_start, 1)
             on_week(row)
     if notes is not None:
         expected = len(api.events(t0, names=sorted(notified_events(opts))))
         result.notifications = notes.finish(expected, opts.notify_wait)
         result.release = dict(notes.info)
+    result.timing = _timing(api, models, t0, log)
+
+
+def _timing(api: PrefectApi, models: list[_Model], since: datetime, log: Log) -> dict[str, Any]:
+    """Each flow run's phases (queued, process start-up, run) and their summary per kind (demo/timing.py)."""
+    kinds = {}
+    for m in models:
+        kinds[api.deployment_id(m.rp.names["ingest"])] = "ingest"
+        kinds[api.deployment_id(m.rp.names["monitor"])] = "monitor"
+        kinds.update(dict.fromkeys(m.rp.retrain_dep_ids, "retrain"))
+    try:
+        runs = timing.collect(api, kinds, since)
+    except DemoError as exc:
+        log(f"warning: no flow-run timing ({exc})")
+        return {}
+    summary = timing.summarize(runs)
+    for line in timing.summary_lines(summary):
+        log(f"timing: {line}")
+    return {"summary": summary, "runs": runs}
 
 
 def _shrink_automation_window(rp: Replay) -> None:
@@ -211,39 +244,86 @@ def _shrink_automation_window(rp: Replay) -> None:
         rp.log(f"warning: could not change the retrain automations' within ({exc}); keeping prefect.yaml's")
 
 
-def _warmup(rp: Replay, warm: Any, champion: Champion, paths: DemoPaths) -> dict[str, Any]:
-    """Ingest the warm-up weeks, let the automations react, then make sure there is a champion."""
-    opts = rp.opts
+def _warmups(models: list[_Model], paths: DemoPaths) -> list[dict[str, Any]]:
+    """Ingest each model's warm-up weeks, let the automations react, then make sure there are champions."""
     t0 = time.monotonic()
-    since = datetime.now(UTC)
-    warm_path = write_batch(warm, rp.batches_dir / f"warmup-{rp.start_week - opts.warmup_weeks:03d}.csv")
-    rp.log(
-        f"{rp.model} warm-up: ingesting {len(warm)} rows ({opts.warmup_weeks} weeks before week {rp.start_week})"
-    )
-    if _ingest(rp, warm_path) != "COMPLETED":
-        raise DemoError(f"the warm-up batch {warm_path} was not ingested; see the log above")
-    retrains = rp.settle(since).retrains
-    if champion.refresh() is None:
-        rp.log(f"warm-up: training the first champion ({rp.names['retrain']}, reason=manual, force)")
-        retrains += rp.retrain("manual", force=True)
-    champion.refresh()
-    if champion.version is None:
-        raise DemoError(
-            "no champion after the warm-up; see the worker log in " + str(paths.demo_home / "logs")
+    started = []
+    for m in models:
+        rp, opts = m.rp, m.rp.opts
+        since = datetime.now(UTC)
+        path = write_batch(m.warm, rp.batches_dir / f"warmup-{rp.start_week - opts.warmup_weeks:03d}.csv")
+        rp.log(
+            f"{rp.model} warm-up: ingesting {len(m.warm)} rows ({opts.warmup_weeks} weeks before week {rp.start_week})"
         )
-    return {
-        "rows": len(warm),
-        "weeks": opts.warmup_weeks,
-        "champion_version": champion.version,
-        "retrains": retrains,
-        "seconds": round(time.monotonic() - t0, 1),
-    }
+        if _ingest(rp, path) != "COMPLETED":
+            raise DemoError(f"the warm-up batch {path} was not ingested; see the log above")
+        started.append(since)
+    retrains = [m.rp.settle(since).retrains for m, since in zip(models, started, strict=True)]
+    manual = {}
+    for m in models:
+        if m.champion.refresh() is None:
+            m.rp.log(f"warm-up: training the first champion ({m.rp.names['retrain']}, reason=manual, force)")
+            manual[m.rp.model] = m.rp.start_retrain("manual", force=True)
+    out = []
+    for m, rows in zip(models, retrains, strict=True):
+        if m.rp.model in manual:
+            rows += m.rp.finish_retrain(*manual[m.rp.model])
+        if m.champion.refresh() is None:
+            raise DemoError(
+                "no champion after the warm-up; see the worker log in " + str(paths.demo_home / "logs")
+            )
+        out.append(
+            {
+                "rows": len(m.warm),
+                "weeks": m.rp.opts.warmup_weeks,
+                "champion_version": m.champion.version,
+                "retrains": rows,
+                "seconds": round(time.monotonic() - t0, 1),
+            }
+        )
+    return out
 
 
-def _replay_week(rp: Replay, i: int, frame: Any, champion: Champion, spec: Any) -> dict[str, Any]:
-    """Score the week with the champion, ingest it, let the chain settle; every Nth week a scheduled retrain."""
-    opts = rp.opts
+def _replay_weeks(models: list[_Model], i: int) -> list[dict[str, Any]]:
+    """Replay week `i` of every model: score and ingest each batch, then let each chain settle (the
+    chains overlap on the worker); every Nth week a scheduled retrain per model, also side by side."""
     t_week = time.monotonic()
+    begun = [(m, *_score_and_ingest(m, i)) for m in models]
+    settled = [
+        (m, row, m.rp.settle(since, expect_monitor=row["ingest"] == "COMPLETED")) for m, row, since in begun
+    ]
+    opts = models[0].rp.opts
+    scheduled = {}
+    if opts.schedule_every and (i + 1) % opts.schedule_every == 0:
+        scheduled = {m.rp.model: m.rp.start_retrain("schedule") for m in models}
+    rows = []
+    for m, row, s in settled:
+        rp = m.rp
+        retrains = list(s.retrains)
+        if rp.model in scheduled:
+            retrains += rp.finish_retrain(*scheduled[rp.model])
+        row.update(
+            {
+                "drift_score": s.drift_score,
+                "drift_detected": s.drift_detected,
+                "performance_degraded": s.performance_degraded,
+                "retrains": retrains,
+                "unanswered_triggers": s.unanswered,
+                "failed_runs": s.failed_runs,
+                "shadow": _fresh_shadow(rp, s.shadow),
+                "notifications": rp.notes.drain(rp.model) if rp.notes else [],
+                "champion_version": m.champion.refresh(),
+                "seconds": round(time.monotonic() - t_week, 1),
+            }
+        )
+        rows.append(row)
+    return rows
+
+
+def _score_and_ingest(m: _Model, i: int) -> tuple[dict[str, Any], datetime]:
+    """Score week `i` with the champion (prequential: before its labels are trained on), then ingest it;
+    the row so far and when its chain started."""
+    rp, frame = m.rp, m.weeks[i]
     week_no = rp.start_week + i
     row: dict[str, Any] = {
         "model": rp.model,
@@ -251,31 +331,13 @@ def _replay_week(rp: Replay, i: int, frame: Any, champion: Champion, spec: Any) 
         "index": i + 1,
         "start": str(frame["timestamp"].iloc[0].date()),
         "rows": len(frame),
-        "champion_before": champion.version,
-        **champion.score(frame, spec),  # prequential: before its labels are trained on
+        "champion_before": m.champion.version,
+        **m.champion.score(frame, m.spec),
     }
-    since = datetime.now(UTC)
-    ingest_state = _ingest(rp, write_batch(frame, rp.batches_dir / f"week-{week_no:03d}.csv"))
-    s = rp.settle(since, expect_monitor=ingest_state == "COMPLETED")
-    retrains = list(s.retrains)
-    if opts.schedule_every and (i + 1) % opts.schedule_every == 0:
-        retrains += rp.retrain("schedule")
-    row.update(
-        {
-            "ingest": ingest_state,
-            "drift_score": s.drift_score,
-            "drift_detected": s.drift_detected,
-            "performance_degraded": s.performance_degraded,
-            "retrains": retrains,
-            "unanswered_triggers": s.unanswered,
-            "failed_runs": s.failed_runs,
-            "shadow": _fresh_shadow(rp, s.shadow),
-            "notifications": rp.notes.drain(rp.model) if rp.notes else [],
-            "champion_version": champion.refresh(),
-            "seconds": round(time.monotonic() - t_week, 1),
-        }
-    )
-    return row
+    since, t0 = datetime.now(UTC), time.monotonic()
+    row["ingest"] = _ingest(rp, write_batch(frame, rp.batches_dir / f"week-{week_no:03d}.csv"))
+    row["ingest_seconds"] = round(time.monotonic() - t0, 1)
+    return row, since
 
 
 def _fresh_shadow(rp: Replay, decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -317,7 +379,12 @@ def _ingest(rp: Replay, path: Path) -> str:
 def _run(
     api: PrefectApi, deployment: str, params: dict[str, Any], opts: DemoOptions, fail_ok: bool = False
 ) -> dict[str, Any]:
-    run_id = api.run_deployment(deployment, params)
+    return _wait(api, deployment, api.run_deployment(deployment, params), opts, fail_ok)
+
+
+def _wait(
+    api: PrefectApi, deployment: str, run_id: str, opts: DemoOptions, fail_ok: bool = False
+) -> dict[str, Any]:
     run = api.wait_run(run_id, opts.run_timeout)
     if run.get("state_type") != "COMPLETED" and not fail_ok:
         raise DemoError(

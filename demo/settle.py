@@ -16,7 +16,7 @@ from typing import Any
 
 from demo.options import DemoError, DemoOptions
 from demo.prefect_rest import ACTIVE_STATES, PrefectApi
-from evergreen.events import VOLUME_LABEL, Event
+from evergreen.events import VOLUME_LABEL, Event, resource_id
 
 TRIGGER_EVENTS = {Event.DRIFT_DETECTED.value: "drift", Event.PERFORMANCE_DEGRADED.value: "performance"}
 SHADOW_DECISIONS = {Event.SHADOW_PROMOTED.value: "promoted", Event.SHADOW_RETIRED.value: "retired"}
@@ -98,10 +98,18 @@ def shadow_row(decision: str, ev: dict[str, Any], payload: dict[str, Any]) -> di
     }
 
 
-def classify(events: list[dict[str, Any]], runs: list[dict[str, Any]]) -> Observed:
-    """Sort the week's events into the monitor's facts, trigger events and retrain outcomes."""
+def classify(events: list[dict[str, Any]], runs: list[dict[str, Any]], model: str | None = None) -> Observed:
+    """Sort the week's events into the monitor's facts, trigger events and retrain outcomes.
+
+    With `model`, events on another model's resource are left out: the demo's models share one
+    Prefect server, and another model's `model.promoted` of the same version number would otherwise
+    show up in this model's row (and hide this model's own row of that version).
+    """
     obs = Observed(settle=Settle(), runs=runs)
+    mine = resource_id(model) if model else None
     for ev in events:
+        if mine is not None and (ev.get("resource") or {}).get("prefect.resource.id") != mine:
+            continue
         name, payload = str(ev.get("event")), ev.get("payload") or {}
         if name == Event.DRIFT_MEASURED:
             _read_monitor(obs.settle, payload)
@@ -195,17 +203,19 @@ def settle(
     opts: DemoOptions,
     expect_monitor: bool = True,
     expect_untriggered: int = 0,
+    model: str | None = None,
 ) -> Settle:
     """Wait until the event chain that started at `since` has finished (see the module docstring).
 
     `expect_untriggered`: outcome events without a trigger id to wait for (explicitly started
     retrains, whose events may reach the API a moment after their run finished), up to the grace.
+    `model`: only that model's events count (several models share the server).
     """
     t_begin = time.monotonic()
     first_seen: dict[str, float] = {}
     deadline = t_begin + opts.week_timeout
     while True:
-        obs = classify(api.events(since), api.flow_runs(dep_ids, since))
+        obs = classify(api.events(since, model=model), api.flow_runs(dep_ids, since), model)
         now = time.monotonic()
         waiting = pending_triggers(obs, first_seen, now, opts.trigger_grace)
         if monitor_events_pending(obs, first_seen, now, opts.trigger_grace):

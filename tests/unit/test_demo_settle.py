@@ -94,3 +94,33 @@ def test_a_version_is_reported_once_across_steps():
     assert unreported(week_48, reported) == week_48
     assert unreported(week_49, reported) == week_49[1:]
     assert unreported(week_49[1:], reported) == week_49[1:]  # skips carry no version: always shown
+
+
+def test_a_model_row_never_shows_another_models_outcomes():
+    """Two models on one server, both at v21: each row lists its own model's outcome only.
+
+    Without the model filter elec2's step saw bike_sharing's events too (the event query had no
+    resource filter), so a week's row could list another model's `v21 promoted` beside its own.
+    """
+
+    def ev(eid: str, name: str, model: str, payload: dict) -> dict:
+        return {
+            "id": eid,
+            "event": name,
+            "payload": payload,
+            "resource": {"prefect.resource.id": f"evergreen.model.{model}"},
+        }
+
+    events = [
+        ev("de", "evergreen.drift.detected", "elec2", {}),
+        ev("db", "evergreen.drift.detected", "bike_sharing", {}),
+        ev("pe", "evergreen.model.promoted", "elec2", {"trigger_event_id": "de", "version": "21"}),
+        ev("pb", "evergreen.model.promoted", "bike_sharing", {"trigger_event_id": "db", "version": "21"}),
+        ev("sb", "evergreen.model.promoted", "bike_sharing", {"version": "22", "reason": "schedule"}),
+    ]
+    elec2 = retrain_rows(classify(events, [], model="elec2"))
+    bike = retrain_rows(classify(events, [], model="bike_sharing"))
+    assert elec2 == [{"status": "promoted", "version": "21", "reason": "drift", "trigger_event_id": "de"}]
+    assert [(r["version"], r["reason"]) for r in bike] == [("21", "drift"), ("22", "schedule")]
+    # each model reports its own v21 once, in its own row
+    assert unreported(elec2, set()) == elec2 and len(unreported(bike, {"22"})) == 1
