@@ -25,6 +25,7 @@ here is stopped, and both databases are dropped, on any exit.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -38,7 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.load_account import Entry, Fired, Run, account  # noqa: E402
+from benchmarks.load_account import TRAINED, Entry, Fired, Run, account  # noqa: E402
 from benchmarks.load_stack import POOL, LoadStack, clone_champion, deploy, log, seed_champion, write_specs  # noqa: E402
 
 PG_ADMIN = os.environ.get(
@@ -69,8 +70,11 @@ def loadavg() -> list[float]:
 # ------------------------------------------------------------------------------------------- events
 
 
-def fire(models: list[str], rate: float, minutes: float) -> tuple[list[Fired], dict[str, Any]]:
-    """Emit rate*minutes events at a steady pace, round-robin over the models; then flush and stop."""
+def fire(
+    models: list[str], rate: float, minutes: float, tick: Any = None
+) -> tuple[list[Fired], dict[str, Any]]:
+    """Emit rate*minutes events at a steady pace, round-robin over the models; then flush and stop.
+    `tick()` is called about every 5 s between events (the lock check)."""
     from prefect.events.worker import EventsWorker
 
     from adapters.prefect_api import emit
@@ -78,9 +82,12 @@ def fire(models: list[str], rate: float, minutes: float) -> tuple[list[Fired], d
     total, interval = int(round(rate * minutes)), 60.0 / rate
     fired: list[Fired] = []
     lag = 0.0
-    t0 = time.monotonic()
+    t0 = next_tick = time.monotonic()
     for k in range(total):
         due = t0 + k * interval
+        if tick is not None and time.monotonic() >= next_tick:
+            tick()
+            next_tick = time.monotonic() + 5.0
         now = time.monotonic()
         if due > now:
             time.sleep(due - now)
@@ -111,7 +118,7 @@ def read_runs() -> list[Run]:
 
     out, offset = [], 0
     with get_client(sync_client=True) as c:
-        names = {d.id: d.name for d in c.read_deployments(limit=200)}
+        names = {str(d.id): d.name for d in c.read_deployments(limit=200)}
         while True:
             page = c.read_flow_runs(
                 work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[POOL])),
@@ -124,9 +131,9 @@ def read_runs() -> list[Run]:
                     Run(
                         id=str(r.id),
                         model=str(p.get("model")),
-                        deployment=names.get(r.deployment_id, str(r.deployment_id)),
+                        deployment=names.get(str(r.deployment_id), str(r.deployment_id)),
                         trigger_event_id=p.get("trigger_event_id"),
-                        created=r.created,
+                        created=r.created or datetime.now(UTC),
                         start=r.start_time,
                         end=r.end_time,
                         state=r.state_type.value if r.state_type else "UNKNOWN",
@@ -173,35 +180,45 @@ def read_audit(models: list[str]) -> list[Entry]:
 
 
 def hold_lock_while_firing(args: argparse.Namespace, models: list[str], free: list[str]) -> tuple[Any, ...]:
-    """Fire the events while holding the retrain lock of the first free model; keep holding it until
-    the other free models have decided (bounded), then release. Returns (fired, emission, lock_check)."""
+    """Fire the events while holding the retrain lock of the first free model, until the other free
+    models have decided (bounded by --drain-timeout); then release. Returns (fired, emission, check)."""
     from adapters.prefect_lock import model_lock
 
     if len(free) < 2:
         fired, emission = fire(models, args.rate, args.minutes)
         return fired, emission, {"held": None}
     held, others = free[0], free[1:]
-    with model_lock(held, wait_seconds=60):
-        fired, emission = fire(models, args.rate, args.minutes)
+    lock = contextlib.ExitStack()
+    lock.enter_context(model_lock(held, wait_seconds=60))
+    state: dict[str, Any] = {"held": held, "others": others, "others_decided_while_held": False}
 
-        def others_decided() -> bool:
-            runs = [r for r in read_runs() if r.model in others]
-            return {r.model for r in runs if r.state == "COMPLETED"} == set(others)
+    def release_when_others_decided() -> bool:
+        if "released_at" in state:
+            return True
+        runs = read_runs()
+        if {r.model for r in runs if r.model in others and r.state == "COMPLETED"} != set(others):
+            return False
+        state["others_decided_while_held"] = True
+        state["held_model_runs_finished_while_held"] = sum(
+            r.model == held and r.state in TERMINAL for r in runs
+        )
+        lock.close()
+        state["released_at"] = datetime.now(UTC).isoformat()
+        log(f"released {held}'s retrain lock: {others} decided meanwhile")
+        return True
 
-        decided = bool(wait_until("the other free models' runs", others_decided, args.drain_timeout))
-        held_runs = [r for r in read_runs() if r.model == held]
-        released = datetime.now(UTC)
-    return (
-        fired,
-        emission,
-        {
-            "held": held,
-            "others": others,
-            "others_decided_while_held": decided,
-            "held_model_runs_finished_while_held": sum(r.state in TERMINAL for r in held_runs),
-            "released_at": released.isoformat(),
-        },
-    )
+    try:
+        fired, emission = fire(models, args.rate, args.minutes, tick=release_when_others_decided)
+        wait_until("the other free models' runs", release_when_others_decided, args.drain_timeout)
+    finally:
+        if "released_at" not in state:
+            runs = read_runs()
+            state["held_model_runs_finished_while_held"] = sum(
+                r.model == held and r.state in TERMINAL for r in runs
+            )
+            lock.close()
+            state["released_at"] = datetime.now(UTC).isoformat()
+    return fired, emission, state
 
 
 def main() -> int:  # noqa: PLR0915 - a linear script
@@ -302,7 +319,7 @@ def _lock_failures(check: dict[str, Any], runs: list[Run], entries: list[Entry],
     if check["held_model_runs_finished_while_held"]:
         failures.append(f"{check['held']} finished a retrain run while its lock was held")
     released = datetime.fromisoformat(check["released_at"])
-    early = [e for e in entries if e.model == check["held"] and e.action != "skip" and e.time < released]
+    early = [e for e in entries if e.model == check["held"] and e.action in TRAINED and e.time < released]
     if early:
         failures.append(f"{check['held']} recorded {early[0].action} before its lock was released")
 
