@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-unit test-faults soak test-fast lint typecheck demo demo-keep data deployments bench screenshot clean
+.PHONY: install test test-unit test-faults soak test-fast lint typecheck demo demo-keep data deployments bench load load-short screenshot clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -65,6 +65,16 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/drift_dask.py --lazy-rows 100000000
 	$(BIN)/python benchmarks/retrain.py
 	$(BIN)/python benchmarks/backtest.py
+	$(BIN)/python benchmarks/load.py
+
+## Load test (docs/scale.md#load): 20 models, 200 trigger events a minute for 10 minutes, PostgreSQL-backed
+## Prefect and MLflow on loopback (fresh databases, dropped after); benchmarks/results/load.json.
+load: $(STAMP)
+	$(BIN)/python benchmarks/load.py
+
+## Its short form (4 models, 60 events over 1 minute) as a test; marker `load`, not part of `make test`.
+load-short: $(STAMP)
+	$(BIN)/python -m pytest -q -ra -m load tests/load
 
 clean:
 	rm -rf .evergreen .pytest_cache .ruff_cache .mypy_cache
