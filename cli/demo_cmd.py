@@ -8,17 +8,37 @@ from typing import Any
 
 import typer
 
+# (weeks, start week, side-model weeks): the default replay (docs/demo.md "Measured duration") and --full
+SHORT = (3, 50, 3)
+FULL = (30, 44, 10)
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
-        weeks: int = typer.Option(30, "--weeks", min=1, help="Replay weeks (simulated time)."),
-        start_week: int = typer.Option(44, "--start-week", min=1, help="First replay week (0 = 1996-05-07)."),
+        weeks: int | None = typer.Option(
+            None,
+            "--weeks",
+            min=1,
+            help=f"Replay weeks (simulated time; {SHORT[0]}, or {FULL[0]} with --full).",
+        ),
+        start_week: int | None = typer.Option(
+            None,
+            "--start-week",
+            min=1,
+            help=f"First replay week (0 = 1996-05-07; {SHORT[1]}, or {FULL[1]} with --full).",
+        ),
+        full: bool = typer.Option(
+            False,
+            "--full",
+            help=f"The full replay: {FULL[0]} weeks from week {FULL[1]}, the side model beside the first "
+            f"{FULL[2]} (about half an hour on 2 cores).",
+        ),
         warmup_weeks: int = typer.Option(
             8, "--warmup-weeks", min=1, help="Weeks ingested before the replay."
         ),
         schedule_every: int = typer.Option(
-            4, "--schedule-every", min=0, help="Explicit reason=schedule retrain every N weeks (0: never)."
+            3, "--schedule-every", min=0, help="Explicit reason=schedule retrain every N weeks (0: never)."
         ),
         keep: bool = typer.Option(False, "--keep", help="Leave the stack and its UIs running at the end."),
         side_model: str = typer.Option(
@@ -29,8 +49,11 @@ def register(app: typer.Typer) -> None:
         side_start_week: int = typer.Option(
             20, "--side-start-week", min=1, help="First replay week of the side model (0 = its first row)."
         ),
-        side_weeks: int = typer.Option(
-            10, "--side-weeks", min=1, help="Replay weeks of the side model, beside elec2's first ones."
+        side_weeks: int | None = typer.Option(
+            None,
+            "--side-weeks",
+            min=1,
+            help=f"Replay weeks of the side model, beside elec2's first ones (as many; {FULL[2]} with --full).",
         ),
         shadow_model: str = typer.Option(
             "elec2",
@@ -53,9 +76,12 @@ def register(app: typer.Typer) -> None:
 
         err = Console(stderr=True, log_path=False)
         out = Console(log_path=False)
+        preset = FULL if full else SHORT
+        weeks = weeks or preset[0]
+        side_weeks = side_weeks or preset[2]
         opts = DemoOptions(
             weeks=weeks,
-            start_week=start_week,
+            start_week=start_week or preset[1],
             warmup_weeks=warmup_weeks,
             schedule_every=schedule_every,
             keep=keep,
@@ -106,6 +132,9 @@ class _LiveTable:
             sys.stderr.flush()
 
     def add(self, row: dict[str, Any]) -> None:
+        """Add a row, or replace the row of the same model and step (a warm-up row once it is done)."""
+        key = (row.get("model"), row.get("phase"), row.get("index"))
+        self.rows = [r for r in self.rows if (r.get("model"), r.get("phase"), r.get("index")) != key]
         self.rows.append(row)
         self.live.update(self._render())
         if not self.console.is_terminal:  # no live redraw in a pipe or CI log: one line per week
@@ -119,13 +148,13 @@ class _LiveTable:
             t.add_column(col)
         for r in self.rows[-15:]:
             t.add_row(
-                str(r["index"]),
+                "w" if r.get("phase") == "warm-up" else str(r["index"]),
                 str(r.get("model", "")),
                 str(r["week"]),
                 r["start"],
                 _f(r.get("drift_score")),
                 _decision(r),
-                f"v{r.get('champion_version')}",
+                f"v{r.get('champion_version')}" if r.get("champion_version") else "-",
                 _score(r),
                 f"{r.get('seconds', 0):.0f}",
             )
@@ -155,10 +184,18 @@ def _decision(r: dict[str, Any]) -> str:
     parts += [f"shadow v{d.get('version')} {d.get('decision')}" for d in r.get("shadow") or []]
     if r.get("notifications"):
         parts.append(f"{len(r['notifications'])} notified")
+    if r.get("status"):
+        parts.append(str(r["status"]))
     return "; ".join(parts) or "-"
 
 
 def _week_line(r: dict[str, Any], total: int) -> str:
+    if r.get("phase") == "warm-up":
+        champion = f"champion v{r['champion_version']}" if r.get("champion_version") else "no champion yet"
+        return (
+            f"{r.get('model', '')} warm-up (weeks {r['week']}, {r['rows']} rows from {r['start']}): "
+            f"{_decision(r)}, {champion}, {r.get('seconds', 0):.0f}s"
+        )
     return (
         f"{r.get('model', '')} week {r['index']}/{total} (#{r['week']}, {r['start']}): "
         f"drift {_f(r.get('drift_score'))}, "
@@ -193,6 +230,15 @@ def _print_footer(out: Any, result: Any) -> None:
         f"{n_auto} automation-started retrains; "
         f"total {result.seconds.get('total')}s (stack up {result.seconds.get('stack_up')}s)"
     )
+    secs = result.seconds
+    out.print(
+        f"first live row after {secs.get('first_row')}s, first replay-week row after "
+        f"{secs.get('first_week_row')}s"
+    )
+    from demo.timing import summary_lines
+
+    for line in summary_lines((result.timing or {}).get("summary") or {}):
+        out.print(f"flow runs, {line}")
     if result.release:
         rel = result.release
         out.print(

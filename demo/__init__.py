@@ -22,7 +22,9 @@ What runs where (see docs/demo.md):
 
 Modules: ``options`` (what to run, results), ``environment`` (the demo home, spec copy, environment),
 ``data`` (replayed weeks), ``prefect_rest`` (the Prefect REST calls, over HTTP), ``registry`` (champion
-and versions), ``settle`` (when a week's chain has finished), ``run`` (the run), ``report``.
+and versions), ``settle`` (when a week's chain has finished), ``replay`` (the warm-ups and weeks, every model's
+chain side by side), ``run`` (the run), ``timing`` (where the time goes: each flow run's phases),
+``report``.
 """
 
 from demo.options import DemoError, DemoOptions, DemoPaths, DemoResult

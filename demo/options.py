@@ -25,10 +25,12 @@ def noop(_: Any) -> None:
 @dataclass
 class DemoOptions:
     model: str = "elec2"
-    weeks: int = 30
-    start_week: int = 44  # first replayed week, counted from 1996-05-07 (see docs/demo.md)
+    # the default replay (`make demo`, about 5 minutes): 3 weeks across Elec2's May 1997 change; `evergreen
+    # demo --full` replays 30 weeks from week 44 (docs/demo.md, "Measured duration")
+    weeks: int = 3
+    start_week: int = 50  # first replayed week, counted from 1996-05-07 (see docs/demo.md)
     warmup_weeks: int = 8  # ingested before the replay; the first champion trains on them
-    schedule_every: int = 4  # explicit reason=schedule retrain every N replay weeks; 0 = never
+    schedule_every: int = 3  # explicit reason=schedule retrain every N replay weeks; 0 = never
     # triggers.cooldown of the demo's spec copy; the shipped spec's wall-clock cooldown (27D for elec2)
     # would skip every retrain after the first of a replay that runs a simulated week a minute
     cooldown: str = "1s"
@@ -47,9 +49,9 @@ class DemoOptions:
     # a second model replayed side by side, week for week (None or "": elec2 alone)
     side_model: str | None = "bike_sharing"
     side_start_week: int = 20  # its first replayed week (bike sharing: 2011-05-21)
-    # its replay weeks, interleaved with the first ones of `weeks` (None: as many as `weeks`); 10 keeps
-    # `make demo` from doubling (docs/demo.md, "Measured duration")
-    side_weeks: int | None = 10
+    # its replay weeks, side by side with the first ones of `weeks` (None: as many as `weeks`); `--full`
+    # replays 10 beside elec2's 30
+    side_weeks: int | None = None
     # the release path (demo/release.py): notifications of both models to a local webhook receiver, and
     # `promotion.mode: shadow` for one model, decided after `shadow_batches` labelled batches
     notify: bool = True
