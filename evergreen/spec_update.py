@@ -14,5 +14,8 @@ class Update(_Strict):
     window: str = Field(default="4W", description="The update fits on this newest period only.")
     refit_every: int = Field(default=8, ge=1, description="A full refit after this many updates in a row.")
     refit_on_drift: bool = Field(default=True, description="A drift-triggered retrain is a full refit.")
+    learning_rate: float | None = Field(
+        default=None, gt=0, description="Learning rate of the added trees; absent: the champion's own."
+    )
 
     _dur = field_validator("window")(classmethod(lambda cls, v: _check_duration(v)))

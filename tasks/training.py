@@ -17,6 +17,7 @@ from evergreen import gate, slices, training, update
 from evergreen.metrics import metric_value
 from evergreen.settings import get_settings
 from evergreen.spec import TASK_METRICS, ModelSpec, Window
+from evergreen.spec_update import Update
 
 T = TypeVar("T")
 
@@ -97,7 +98,7 @@ def train_update_or_full(spec: ModelSpec, split: training.Split, reason: str = "
         split.train, Window(kind="rolling", period=upd.window), spec.data.time_column
     )
     try:
-        pipeline, wall, cpu = _continue(spec, base, rows, upd.trees)
+        pipeline, wall, cpu = _continue(spec, base, rows, upd)
     except ValueError as exc:  # e.g. a champion that is not LightGBM, or lacks a spec'd feature
         log.warning("cannot update v%s (%s): full fit instead", champ.version, exc)
         return train_challenger.fn(spec, split)
@@ -108,13 +109,15 @@ def train_update_or_full(spec: ModelSpec, split: training.Split, reason: str = "
     )  # fmt: skip
 
 
-def _continue(spec: ModelSpec, base: Any, rows: pd.DataFrame, trees: int) -> tuple[Any, float, float]:
+def _continue(spec: ModelSpec, base: Any, rows: pd.DataFrame, upd: Update) -> tuple[Any, float, float]:
     """update_fit timed like a full fit (wall and CPU around the whole call)."""
     missing = sorted(set(spec.feature_names) - set(getattr(base, "feature_names_in_", spec.feature_names)))
     if missing:
         raise ValueError(f"the champion was not trained on {missing}")
     (pipeline, _), wall, cpu = timed(
-        lambda: update.update_fit(base, rows, training.labels(rows, spec), spec.feature_names, trees)
+        lambda: update.update_fit(
+            base, rows, training.labels(rows, spec), spec.feature_names, upd.trees, upd.learning_rate
+        )
     )
     return pipeline, wall, cpu
 
@@ -187,7 +190,7 @@ def refit_if_passed(spec: ModelSpec, frame: pd.DataFrame, challenger: Trained, p
     if challenger.base is not None and spec.training.update is not None:
         window = Window(kind="rolling", period=spec.training.update.window)
         rows, _ = training.apply_window(rows, window, spec.data.time_column)
-        pipeline, wall, cpu = _continue(spec, challenger.base, rows, spec.training.update.trees)
+        pipeline, wall, cpu = _continue(spec, challenger.base, rows, spec.training.update)
     else:
         (pipeline, _), wall, cpu = timed(lambda: train_model.fn(spec, rows, weights))
     return replace(

@@ -59,7 +59,12 @@ def fit_update(
         cpu = time.thread_time()
         try:
             model, _ = update_fit(
-                champion.model, rows, replay.y[first:stop], spec.feature_names, update.trees
+                champion.model,
+                rows,
+                replay.y[first:stop],
+                spec.feature_names,
+                update.trees,
+                update.learning_rate,
             )
         except ValueError as exc:
             return Fitted(key, None, 0.0, (0, 0), 0, hold, error=str(exc))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pandas as pd
+import pytest
 from lightgbm import LGBMClassifier
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
@@ -35,6 +38,42 @@ def test_update_adds_exactly_trees_and_keeps_base() -> None:
     assert champ.named_steps["model"].booster_.num_trees() == base_trees
     assert not np.allclose(new.predict_proba(frame), champ.predict_proba(frame))
     assert seconds >= 0
+
+
+def _wrapper_update(
+    champ: Pipeline, frame: pd.DataFrame, y: np.ndarray, trees: int, **params: object
+) -> np.ndarray:
+    """The same update through the sklearn wrapper's own `fit(init_model=...)`: the reference result."""
+    from sklearn.base import clone
+
+    base = champ.named_steps["model"]
+    model = clone(base).set_params(n_estimators=trees, **params)
+    model.fit(champ.named_steps["prep"].transform(frame), y, init_model=base.booster_)
+    return model.predict_proba(champ.named_steps["prep"].transform(frame))
+
+
+@pytest.mark.parametrize("labels", [None, np.array(["DOWN", "UP"]), np.array(["a", "b", "c"])])
+def test_update_equals_the_sklearn_wrappers_init_model_fit(labels: np.ndarray | None) -> None:
+    frame, y = _data(0)
+    if labels is not None:
+        y = labels[(frame["b"].rank(pct=True).to_numpy() * len(labels)).astype(int).clip(0, len(labels) - 1)]
+    prep = ColumnTransformer([("num", FunctionTransformer(), ["a", "b"])]).set_output(transform="pandas")
+    champ = Pipeline([("prep", prep), ("model", LGBMClassifier(n_estimators=30, verbose=-1))]).fit(frame, y)
+    new_frame, _ = _data(1)
+    new_y = y[::-1].copy()
+    new, _ = update_fit(champ, new_frame, new_y, ["a", "b"], trees=7, learning_rate=0.03)
+    expected = _wrapper_update(champ, new_frame, new_y, 7, learning_rate=0.03)
+    np.testing.assert_allclose(new.predict_proba(new_frame), expected, rtol=0, atol=1e-12)
+    assert list(new.classes_) == list(champ.classes_)
+    again = pickle.loads(pickle.dumps(new))
+    np.testing.assert_allclose(again.predict_proba(new_frame), expected, rtol=0, atol=1e-12)
+
+
+def test_update_rejects_labels_the_champion_never_had() -> None:
+    champ = _champion()
+    frame, y = _data(1)
+    with pytest.raises(ValueError, match=r"labels \[2\] are not among the champion's classes"):
+        update_fit(champ, frame, np.where(y == 1, 2, y), ["a", "b"], trees=3)
 
 
 def test_refit_after_k_and_on_drift() -> None:
