@@ -8,9 +8,10 @@ from typing import Any
 
 import typer
 
-# (weeks, start week, side-model weeks): the default replay (docs/demo.md "Measured duration") and --full
-SHORT = (3, 50, 3)
-FULL = (30, 44, 10)
+# (weeks, start week, side-model weeks, schedule every): the default replay (docs/demo.md "Measured
+# duration") and --full
+SHORT = (3, 44, 3, 0)
+FULL = (30, 44, 10, 4)
 
 
 def register(app: typer.Typer) -> None:
@@ -26,7 +27,7 @@ def register(app: typer.Typer) -> None:
             None,
             "--start-week",
             min=1,
-            help=f"First replay week (0 = 1996-05-07; {SHORT[1]}, or {FULL[1]} with --full).",
+            help=f"First replay week (0 = 1996-05-07; default {SHORT[1]}).",
         ),
         full: bool = typer.Option(
             False,
@@ -37,8 +38,11 @@ def register(app: typer.Typer) -> None:
         warmup_weeks: int = typer.Option(
             8, "--warmup-weeks", min=1, help="Weeks ingested before the replay."
         ),
-        schedule_every: int = typer.Option(
-            3, "--schedule-every", min=0, help="Explicit reason=schedule retrain every N weeks (0: never)."
+        schedule_every: int | None = typer.Option(
+            None,
+            "--schedule-every",
+            min=0,
+            help=f"Explicit reason=schedule retrain every N weeks (0: never; {SHORT[3]}, or {FULL[3]} with --full).",
         ),
         keep: bool = typer.Option(False, "--keep", help="Leave the stack and its UIs running at the end."),
         side_model: str = typer.Option(
@@ -83,7 +87,7 @@ def register(app: typer.Typer) -> None:
             weeks=weeks,
             start_week=start_week or preset[1],
             warmup_weeks=warmup_weeks,
-            schedule_every=schedule_every,
+            schedule_every=preset[3] if schedule_every is None else schedule_every,
             keep=keep,
             side_model=None if side_model.lower() in ("", "none") else side_model,
             side_start_week=side_start_week,

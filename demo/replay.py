@@ -100,10 +100,14 @@ def warmup_row(m: Model, warmup: dict[str, Any] | None = None) -> dict[str, Any]
 def warmups(models: list[Model], paths: DemoPaths, live: OnWeek = noop) -> list[dict[str, Any]]:
     """Ingest each model's warm-up weeks, let the automations react, then make sure there are champions.
 
+    A model without a volume trigger gets its manual first retrain right after its ingest; another gets
+    one only if the volume automation's retrain left no champion.
+
     `live` gets each model's warm-up row as soon as its batch is ingested (the live table's first rows).
     """
     t0 = time.monotonic()
     started = []
+    early: set[str] = set()  # models whose manual first retrain started right after the ingest
     for m in models:
         rp, opts = m.rp, m.rp.opts
         since = datetime.now(UTC)
@@ -115,7 +119,14 @@ def warmups(models: list[Model], paths: DemoPaths, live: OnWeek = noop) -> list[
             raise DemoError(f"the warm-up batch {path} was not ingested; see the log above")
         started.append(since)
         live({**warmup_row(m), "seconds": round(time.monotonic() - t0, 1)})
-    retrains = [m.rp.settle(since).retrains for m, since in zip(models, started, strict=True)]
+        if not m.spec.triggers.volume.enabled:  # no automation will train its first champion: start
+            rp.log(f"warm-up: training the first champion ({rp.names['retrain']}, reason=manual, force)")
+            rp.start_retrain("manual", force=True)  # beside the monitor, not after it
+            early.add(rp.model)
+    retrains = [
+        m.rp.settle(since, expect_untriggered=int(m.rp.model in early)).retrains
+        for m, since in zip(models, started, strict=True)
+    ]
     manual = {}
     for m in models:
         if m.champion.refresh() is None:
