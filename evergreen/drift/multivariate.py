@@ -81,10 +81,13 @@ def reference_sample(
         return frame[cols].reset_index(drop=True)
     strata = None
     if time_column and time_column in frame.columns:
-        order = frame[time_column].rank(method="first").to_numpy()
+        t = frame[time_column]
+        order = np.arange(1, len(t) + 1) if t.is_monotonic_increasing else t.rank(method="first").to_numpy()
         strata = np.minimum((order - 1) * TIME_STRATA // len(frame), TIME_STRATA - 1).astype(int)
-    kept, _ = train_test_split(frame[cols], train_size=rows, stratify=strata, random_state=seed)
-    return kept.sort_index().reset_index(drop=True)
+    # The split of positions only: the same rows as splitting the frame itself (the split depends on
+    # the row count, strata and seed alone), without copying the ~all rows left out of the sample.
+    kept, _ = train_test_split(np.arange(len(frame)), train_size=rows, stratify=strata, random_state=seed)
+    return frame[cols].iloc[kept].sort_index().reset_index(drop=True)
 
 
 def sample_bytes(

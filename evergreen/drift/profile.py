@@ -121,6 +121,17 @@ def finite(x: float | np.floating | None) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def sorted_quantiles(ordered: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """np.quantile(ordered, probs, method="inverted_cdf") for an already sorted, NaN-free array.
+
+    The same index arithmetic as numpy's inverted_cdf (so the same values, bit for bit), without the
+    sort and partition np.quantile does again on each 1M-row column (half of a profile's cost)."""
+    index = len(ordered) * np.asarray(probs, dtype=float) - 1
+    below = np.floor(index)
+    at = np.where(index - below == 0, below, below + 1).astype(np.intp)
+    return ordered[np.clip(at, 0, len(ordered) - 1)]
+
+
 def _numeric_profile(values: np.ndarray, bins: int) -> NumericProfile:
     valid = values[~np.isnan(values)]
     nulls = int(values.size - valid.size)
@@ -129,7 +140,7 @@ def _numeric_profile(values: np.ndarray, bins: int) -> NumericProfile:
     valid = np.sort(valid)
     lo, hi = float(valid[0]), float(valid[-1])
     probs = np.linspace(0.0, 1.0, bins + 1)[1:-1]
-    cuts = np.unique(np.quantile(valid, probs, method="inverted_cdf"))
+    cuts = np.unique(sorted_quantiles(valid, probs))
     cuts = cuts[cuts < hi]
     counts = np.diff(np.searchsorted(valid, cuts, side="right"), prepend=0, append=valid.size)
     return NumericProfile(
