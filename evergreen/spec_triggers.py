@@ -69,7 +69,7 @@ class PerformanceTrigger(_Strict):
     max_drop: float | None = Field(
         default=None, ge=0, description="Also degraded when this far below the champion."
     )
-    alpha: float = Field(default=0.05, gt=0, lt=1, description="Significance for 'below' (one-sided).")
+    alpha: float = Field(default=0.05, gt=0, lt=0.5, description="Significance for 'below' (one-sided).")
 
 
 class EstimatedPerformanceTrigger(_Strict):

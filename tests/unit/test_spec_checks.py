@@ -53,3 +53,14 @@ def test_bad_checks_name_the_key(checks, expected):
 def test_overrides_reach_the_checks(elec2_spec):
     spec = elec2_spec.with_overrides({"data.checks.conflicts": "skip", "data.checks.max_future": "2h"})
     assert (spec.data.checks.conflicts, spec.data.checks.max_future) == ("skip", "2h")
+
+
+def test_performance_alpha_above_one_half_is_a_spec_error() -> None:
+    """The bound is one-sided at 1 - alpha: alpha >= 0.5 would be no bound at all (it used to fail mid-run)."""
+    from pydantic import ValidationError
+
+    from evergreen.spec_triggers import PerformanceTrigger
+
+    with pytest.raises(ValidationError, match="alpha"):
+        PerformanceTrigger(alpha=0.5)
+    assert PerformanceTrigger(alpha=0.45).alpha == 0.45
