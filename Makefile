@@ -64,6 +64,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/drift.py
 	$(BIN)/python benchmarks/drift_dask.py --lazy-rows 100000000
 	$(BIN)/python benchmarks/retrain.py
+	$(BIN)/python benchmarks/retrain.py --rows 1000000 --before benchmarks/results/retrain_1m_before.json
 	$(BIN)/python benchmarks/backtest.py
 	$(BIN)/python benchmarks/load.py
 
