@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/demo_timing.py                  # the default demo (what `make demo` runs)
     .venv/bin/python benchmarks/demo_timing.py -- --full        # arguments after -- go to `evergreen demo`
+    .venv/bin/python benchmarks/demo_timing.py --api http://127.0.0.1:4200/api   # a running (--keep) stack
 
 Runs `evergreen demo --json` as a subprocess with its own EVERGREEN_HOME (a temp dir) and free ports,
 exactly like `make demo`, and writes benchmarks/results/demo_timing.json: the demo's own `seconds`
@@ -92,11 +93,43 @@ def run(demo_args: list[str]) -> dict[str, Any]:
     }
 
 
+def from_api(api_url: str, hours: float) -> dict[str, Any]:
+    """The flow-run phases of a running stack (a `--keep` demo, or one stopped by hand mid-replay)."""
+    from datetime import UTC, datetime, timedelta
+
+    from demo import timing
+    from demo.prefect_rest import PrefectApi
+
+    api = PrefectApi(api_url)
+    names = {str(f["id"]): str(f["name"]) for f in api._post("/flows/filter", {"limit": 200}) or []}
+    deps = api._post("/deployments/filter", {"limit": 200}) or []
+    kinds = {str(d["id"]): names.get(str(d.get("flow_id")), "other") for d in deps}
+    runs = timing.collect(api, kinds, datetime.now(UTC) - timedelta(hours=hours))
+    return {
+        "api": api_url,
+        "timing": timing.summarize(runs),
+        "runs": runs,
+        "load_avg": [round(x, 2) for x in os.getloadavg()],
+        "machine": machine(),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "demo_timing.json"))
+    ap.add_argument("--api", help="read the flow runs of this running stack's API instead of running a demo")
+    ap.add_argument("--hours", type=float, default=2.0, help="with --api: runs created in the last N hours")
     ap.add_argument("demo_args", nargs="*", help="arguments for `evergreen demo` (after --)")
     args = ap.parse_args()
+    if args.api:
+        got = from_api(args.api, args.hours)
+        from demo.timing import summary_lines
+
+        for line in summary_lines(got["timing"]):
+            print(line)
+        if args.out != ap.get_default("out"):
+            Path(args.out).write_text(json.dumps(got, indent=2) + "\n")
+        return
     out = run(args.demo_args)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     s = out["seconds"]
