@@ -30,9 +30,6 @@ from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
-from scipy.stats import norm, rankdata
-from sklearn.isotonic import IsotonicRegression
-from sklearn.metrics import roc_auc_score
 
 from evergreen.metrics import metric_value
 
@@ -78,6 +75,8 @@ class Estimate(BaseModel):
 
 
 def _isotonic(y: np.ndarray, s: np.ndarray) -> tuple[list[float], list[float]]:
+    from sklearn.isotonic import IsotonicRegression  # imported where used: flow modules import this one
+
     iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(s, y)
     return iso.X_thresholds_.tolist(), iso.y_thresholds_.tolist()
 
@@ -121,11 +120,15 @@ def expected_roc_auc(scores: np.ndarray, p: np.ndarray) -> float:
         return float("nan")
     n = len(s)
     y = np.r_[np.ones(n), np.zeros(n)]
+    from sklearn.metrics import roc_auc_score
+
     return float(roc_auc_score(y, np.r_[s, s], sample_weight=np.r_[p, 1 - p]))
 
 
 def simulated_auc(scores: np.ndarray, p: np.ndarray, n_sim: int, seed: int, chunk: int = 200) -> np.ndarray:
     """The realised AUC under `n_sim` label sets drawn from Bernoulli(p); NaN where a draw has one class."""
+    from scipy.stats import rankdata
+
     ranks = rankdata(np.asarray(scores, dtype=float))  # average ranks: ties as roc_auc_score counts them
     rng = np.random.default_rng(seed)
     out = []
@@ -161,6 +164,8 @@ def estimate(
     if metric == "accuracy":
         q = correct_probability(cal, s)
         value = float(q.mean())
+        from scipy.stats import norm
+
         half = float(norm.ppf(1 - alpha)) * math.sqrt(float((q * (1 - q)).sum())) / n
         lo, hi, method = max(0.0, value - half), min(1.0, value + half), "bernoulli-normal"
     else:

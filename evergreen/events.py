@@ -7,10 +7,11 @@ automations and the demo match these names, so they are part of the public inter
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from evergreen.gate import GateDecision
-from evergreen.policy import Decision
+if TYPE_CHECKING:  # type hints only: importing the gate costs every event emitter numpy and pandas
+    from evergreen.gate import GateDecision
+    from evergreen.policy import Decision
 
 
 class Event(StrEnum):

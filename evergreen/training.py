@@ -6,15 +6,15 @@ import importlib
 import logging
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
 from evergreen.spec import ModelSpec, Window
+
+if TYPE_CHECKING:  # sklearn is imported where a pipeline is built: seconds of every flow-run start
+    from sklearn.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +167,8 @@ def _category_encoders(spec: ModelSpec, lightgbm: bool) -> list[tuple[str, objec
     Unknown categories never fail a prediction: LightGBM gets NaN (routed as missing), one-hot gets
     all zeros. Whether they may reach the model at all is the ingest check's job (`allow_unknown`).
     """
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+
     out: list[tuple[str, object, list[str]]] = []
     for name in spec.categorical:
         cats: object = [spec.feature(name).categories] if spec.feature(name).categories else "auto"
@@ -186,6 +188,10 @@ def _category_encoders(spec: ModelSpec, lightgbm: bool) -> list[tuple[str, objec
 
 def build_pipeline(spec: ModelSpec) -> Pipeline:
     """Preprocessing plus estimator, as one sklearn Pipeline that MLflow logs and reloads whole."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+
     est = spec.training.estimator
     lightgbm = est.kind == "lightgbm"
     if lightgbm:

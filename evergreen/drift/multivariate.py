@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
-from scipy.stats import mannwhitneyu
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_validate, train_test_split
+
+# scipy and sklearn are imported in the functions that use them: the monitor flow imports this module
+# before its run starts, and most runs never fit the domain classifier.
 
 REFERENCE_SAMPLE = "reference_sample.parquet"
 """The artifact name of the reference sample, beside reference_profile.json."""
@@ -86,6 +86,8 @@ def reference_sample(
         strata = np.minimum((order - 1) * TIME_STRATA // len(frame), TIME_STRATA - 1).astype(int)
     # The split of positions only: the same rows as splitting the frame itself (the split depends on
     # the row count, strata and seed alone), without copying the ~all rows left out of the sample.
+    from sklearn.model_selection import train_test_split
+
     kept, _ = train_test_split(np.arange(len(frame)), train_size=rows, stratify=strata, random_state=seed)
     return frame[cols].iloc[kept].sort_index().reset_index(drop=True)
 
@@ -135,6 +137,9 @@ def domain_classifier(
     the batch are left out (the per-feature report already flags a missing column).
     """
     from lightgbm import LGBMClassifier
+    from scipy.stats import mannwhitneyu
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold, cross_validate
 
     cols = [f for f in features if f in reference.columns and f in batch.columns]
     n0, n1 = len(reference), len(batch)
