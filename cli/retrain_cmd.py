@@ -27,8 +27,7 @@ def retrain(
     json_out: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
     """Train, gate and register a new version. Exit 0 whether promoted, rejected or skipped; 1 on error."""
-    from flows.retrain import Reason
-    from flows.retrain import retrain as retrain_flow
+    from flows.retrain_outcome import Reason  # no Prefect import: bad input fails fast
 
     allowed = get_args(Reason)
     if reason not in allowed:
@@ -42,6 +41,8 @@ def retrain(
         except json.JSONDecodeError:
             overrides[key] = raw
     preflight_spec(model, overrides, as_json=json_out)
+    from flows.retrain import retrain as retrain_flow
+
     result = run_guarded(
         lambda: retrain_flow(
             model=model,

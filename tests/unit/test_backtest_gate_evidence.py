@@ -4,9 +4,9 @@ A refit champion trained on its own hold-out, so the next retrain's hold-out (lo
 retrained on consecutive batches) starts with rows the champion has seen. Production cuts them with
 `training.champion_trained_until` (from the champion's lineage tags) and `training.unseen_holdout`,
 and `gate.with_evidence` turns fewer than `gate.min_holdout_rows` unseen rows into 'insufficient
-evidence'. Each backtested gate is recomputed here the way flows/retrain.py does it, from the tags
-production registers, and must be the same decision; a static check makes sure both sides call
-these functions.
+evidence'. Each backtested gate is recomputed here the way the retrain flow (flows/retrain_run.py)
+does it, from the tags production registers, and must be the same decision; a static check makes
+sure both sides call these functions.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def _spec(min_rows: int) -> ModelSpec:
 def _production_gate(
     spec: ModelSpec, cache: bt.ReplayCache, end: int, challenger: bt.Fitted, champion: bt.Fitted, tags: dict
 ) -> gate.GateDecision:
-    """flows/retrain.py `_Run.judge_and_register`, with the backtester's fitted models as the models."""
+    """flows/retrain_run.py `_Run.judge_and_register`, with the backtester's fitted models as the models."""
     frame = cache.replay.frame.iloc[:end]
     split = training.split(frame, spec)
     unseen = training.unseen_holdout(
@@ -139,5 +139,5 @@ def _calls(path: str) -> set[str]:
 
 def test_both_sides_call_the_same_functions() -> None:
     """The production side above is what the retrain flow runs, and the backtester runs it too."""
-    assert _calls("flows/retrain.py") >= RULE
+    assert _calls("flows/retrain_run.py") >= RULE  # the retrain flow's body (flows/retrain.py)
     assert _calls("evergreen/backtest/cache.py") >= RULE
