@@ -15,16 +15,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import rankdata
-from sklearn.metrics import (
-    accuracy_score,
-    f1_score,
-    log_loss,
-    mean_absolute_error,
-    r2_score,
-    roc_auc_score,
-    root_mean_squared_error,
-)
 
 from evergreen.spec import HIGHER_IS_BETTER
 
@@ -39,6 +29,16 @@ def metric_value(name: str, y: np.ndarray, scores: np.ndarray) -> float:
         return float("nan")
     if scores.ndim == 2:
         return _multiclass_value(name, y, scores)
+    # sklearn (and scipy below) are imported where used: they cost seconds of every flow-run start
+    from sklearn.metrics import (
+        accuracy_score,
+        log_loss,
+        mean_absolute_error,
+        r2_score,
+        roc_auc_score,
+        root_mean_squared_error,
+    )
+
     if name == "roc_auc":
         if len(np.unique(y)) < 2:
             return float("nan")
@@ -58,6 +58,8 @@ def metric_value(name: str, y: np.ndarray, scores: np.ndarray) -> float:
 
 
 def _multiclass_value(name: str, y: np.ndarray, proba: np.ndarray) -> float:
+    from sklearn.metrics import accuracy_score, f1_score, log_loss
+
     y = y.astype(np.int64)
     if name == "accuracy":
         return float(accuracy_score(y, proba.argmax(axis=1)))
@@ -83,6 +85,8 @@ def resampled_metric(name: str, y: np.ndarray, scores: np.ndarray, idx: np.ndarr
         p = np.clip(sb, _EPS, 1 - _EPS)
         return -(yb * np.log(p) + (1 - yb) * np.log(1 - p)).mean(axis=1)
     if name == "roc_auc":
+        from scipy.stats import rankdata
+
         ranks = rankdata(sb, axis=1)  # average ranks handle ties as roc_auc_score does
         n_pos = yb.sum(axis=1)
         n_neg = yb.shape[1] - n_pos
