@@ -112,13 +112,12 @@ def fire(
 
 
 def read_runs() -> list[Run]:
-    """Every flow run of the load pool (all created by the automations), with its deployment's name."""
+    """Every flow run of the load pool (all created by the automations), with its deployment id."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName
 
     out, offset = [], 0
     with get_client(sync_client=True) as c:
-        names = {str(d.id): d.name for d in c.read_deployments(limit=200)}
         while True:
             page = c.read_flow_runs(
                 work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[POOL])),
@@ -131,7 +130,7 @@ def read_runs() -> list[Run]:
                     Run(
                         id=str(r.id),
                         model=str(p.get("model")),
-                        deployment=names.get(str(r.deployment_id), str(r.deployment_id)),
+                        deployment=str(r.deployment_id),  # names repeat across flows: the id
                         trigger_event_id=p.get("trigger_event_id"),
                         created=r.created or datetime.now(UTC),
                         start=r.start_time,
