@@ -114,6 +114,8 @@ def run_retrain(clock: StepClock, label: str, overrides: dict[str, Any] | None) 
     out = state.result()
     steps = {k: round(v, 3) for k, v in sorted(clock.seconds.items(), key=lambda kv: -kv[1])}
     steps["prefect_and_glue"] = round(wall - sum(clock.seconds.values()), 3)
+    steps_cpu = {k: round(clock.cpu[k], 3) for k in clock.seconds}
+    steps_cpu["prefect_and_glue"] = round(cpu - sum(clock.cpu.values()), 3)
     split = clock.kept["split"]
     fits = [("challenger", split.train, split.weights)]
     if "refit_rows" in clock.kept:  # the gate passed and the spec refits: the flow fit twice
@@ -132,6 +134,7 @@ def run_retrain(clock: StepClock, label: str, overrides: dict[str, Any] | None) 
         "wall_s": round(wall, 3),
         "cpu_s": round(cpu, 3),
         "steps_s": steps,
+        "steps_cpu_s": steps_cpu,
         "prefect_api": task_runs(str(state.state_details.flow_run_id)),
         "bare_fits": {
             k: {m: round(v, 3) if isinstance(v, float) else v for m, v in b.items()} for k, b in bare.items()

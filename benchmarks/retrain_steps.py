@@ -45,34 +45,37 @@ ABSORB = {"latency_check", "mlflow_log"}
 
 
 class StepClock:
-    """Self time per step, and the last result of the functions in KEEP."""
+    """Self time per step (wall and process CPU), and the last result of the functions in KEEP."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
         self.kept: dict[str, Any] = {}
-        self._children: list[float] = []
+        self._children: list[tuple[float, float]] = []
         self._absorbing = 0
 
     def reset(self) -> None:
-        self.seconds, self.kept = {}, {}
+        self.seconds, self.cpu, self.kept = {}, {}, {}
 
     def wrap(self, fn: Callable[..., Any], step: str, name: str) -> Callable[..., Any]:
         @functools.wraps(fn)
         def timed(*args: Any, **kwargs: Any) -> Any:
             if self._absorbing:
                 return fn(*args, **kwargs)
-            self._children.append(0.0)
+            self._children.append((0.0, 0.0))
             self._absorbing += step in ABSORB
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             try:
                 out = fn(*args, **kwargs)
             finally:
                 self._absorbing -= step in ABSORB
-                elapsed = time.perf_counter() - start
-                inner = self._children.pop()
+                elapsed, used = time.perf_counter() - start, time.process_time() - cpu
+                inner, inner_cpu = self._children.pop()
                 self.seconds[step] = self.seconds.get(step, 0.0) + elapsed - inner
+                self.cpu[step] = self.cpu.get(step, 0.0) + used - inner_cpu
                 if self._children:
-                    self._children[-1] += elapsed
+                    w, c = self._children[-1]
+                    self._children[-1] = (w + elapsed, c + used)
             if name in KEEP:
                 self.kept[name] = out
             return out
