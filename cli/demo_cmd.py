@@ -10,7 +10,7 @@ import typer
 
 # (weeks, start week, side-model weeks, schedule every): the default replay (docs/demo.md "Measured
 # duration") and --full
-SHORT = (3, 44, 3, 0)
+SHORT = (3, 48, 3, 0)
 FULL = (30, 44, 10, 4)
 
 
@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
             None,
             "--start-week",
             min=1,
-            help=f"First replay week (0 = 1996-05-07; default {SHORT[1]}).",
+            help=f"First replay week (0 = 1996-05-07; {SHORT[1]}, or {FULL[1]} with --full).",
         ),
         full: bool = typer.Option(
             False,

@@ -28,7 +28,7 @@ class DemoOptions:
     # the default replay (`make demo`): 3 weeks, drift -> retrain -> shadow -> decision; `evergreen demo
     # --full` replays 30 (docs/demo.md, "Measured duration")
     weeks: int = 3
-    start_week: int = 44  # first replayed week, counted from 1996-05-07 (see docs/demo.md)
+    start_week: int = 48  # first replayed week, counted from 1996-05-07 (see docs/demo.md); --full: 44
     warmup_weeks: int = 8  # ingested before the replay; the first champion trains on them
     # explicit reason=schedule retrain every N replay weeks; 0 = never (the default replay: a scheduled
     # retrain beside a week's drift retrain trains the same rows twice; --full: every 4th week)
