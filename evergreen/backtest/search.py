@@ -44,7 +44,7 @@ DEFAULT_GRID: dict[str, Any] = {
     },
     "updates": {
         "full": None,
-        "u10-4W-r8": {"trees": 10, "window": "4W", "refit_every": 8},
+        "u15-4W-r8-lr03": {"trees": 15, "window": "4W", "refit_every": 8, "learning_rate": 0.03},
     },
     "gates": [False, True],
     "cooldowns": [None],

@@ -24,7 +24,7 @@ def test_grid_is_the_product_of_its_parts_with_readable_names():
     grid = search.load_grid(None)
     names = [p.name for p in search.grid_policies(grid)]
     assert len(names) == len(grid.triggers) * len(grid.updates) * len(grid.gates) * len(grid.cooldowns)
-    assert "weekly.u10-4W-r8.nogate" in names
+    assert "weekly.u15-4W-r8-lr03.nogate" in names
 
 
 @pytest.fixture
