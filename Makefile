@@ -66,6 +66,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/retrain.py
 	$(BIN)/python benchmarks/retrain.py --rows 1000000 --before benchmarks/results/retrain_1m_before.json
 	$(BIN)/python benchmarks/backtest.py
+	$(BIN)/python benchmarks/update_cost.py
 	$(BIN)/python benchmarks/event_latency.py
 	$(BIN)/python benchmarks/load.py
 
