@@ -404,8 +404,7 @@ def main() -> None:
             w.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     doc: dict[str, Any] = {
-        "command": ".venv/bin/python benchmarks/event_latency.py"
-        + (f" --before-root {args.before_root}" if args.before_root else ""),
+        "command": " ".join([".venv/bin/python benchmarks/event_latency.py", *sys.argv[1:]]),
         "goals": GOALS,
         "settings": {
             "PREFECT_WORKER_QUERY_SECONDS": args.query_seconds,
