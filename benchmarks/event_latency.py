@@ -185,26 +185,14 @@ def deploy(tmp: Path, spec: Any, pool: str, env: dict[str, str], root: Path, wit
     import stack
     from deployments import render_prefect_yaml, work_queues
     from stack import queues
+    from stack.deploy import deploy_prefect_file
 
     api = env["PREFECT_API_URL"]
     stack.create_work_pool(api, pool, env={**os.environ, **env})
     queues.ensure_work_queues(api, pool, work_queues())
     prefect_file = tmp / f"prefect-{spec.name}.yaml"
     prefect_file.write_text(render_prefect_yaml([spec], work_pool=pool))
-    t = time.perf_counter()
-    res = subprocess.run(
-        [str(Path(sys.executable).with_name("prefect")), "--no-prompt", "deploy", "--all"]
-        + ["--prefect-file", str(prefect_file)],
-        cwd=root,
-        env={**os.environ, **env, "PREFECT_CLI_COLORS": "false"},
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-    if res.returncode != 0:
-        raise RuntimeError(f"prefect deploy failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
-    deploy_s = time.perf_counter() - t
+    deploy_s = deploy_prefect_file(prefect_file, env, cwd=root)
     changed = []
     for auto in _api("POST", f"{api}/automations/filter", {"limit": 200}) or []:
         trig = auto.get("trigger") or {}

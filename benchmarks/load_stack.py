@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -198,23 +197,6 @@ def deploy(specs: list[Any], tmp: Path, env: dict[str, str]) -> float:
 
     path = tmp / "prefect.yaml"
     path.write_text(render_prefect_yaml(specs, work_pool=POOL))
-    t = time.monotonic()
-    res = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("prefect")),
-            "--no-prompt",
-            "deploy",
-            "--all",
-            "--prefect-file",
-            str(path),
-        ],
-        cwd=ROOT,
-        env={**os.environ, **env, "PREFECT_CLI_COLORS": "false", "PREFECT_CLI_WRAP_LINES": "false"},
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        stdin=subprocess.DEVNULL,
-    )
-    if res.returncode != 0:
-        raise RuntimeError(f"prefect deploy failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
-    return round(time.monotonic() - t, 1)
+    from stack.deploy import deploy_prefect_file
+
+    return round(deploy_prefect_file(path, env, cwd=ROOT), 1)

@@ -80,3 +80,29 @@ def finish_deploy(
     info["status"] = "deployed" if rc == 0 else "failed"
     progress(f"deploy {info['status']} in {info['seconds']:.1f}s")
     return info
+
+
+def deploy_prefect_file(
+    prefect_file: Path, env: dict[str, str], *, cwd: Path, timeout: float = 1800
+) -> float:
+    """`prefect --no-prompt deploy --all --prefect-file FILE`, waited for; the seconds it took.
+
+    The synchronous form tests and benchmarks use (`evergreen up` runs `start_deploy` in the background).
+    RuntimeError with the tail of Prefect's output when the deploy fails.
+    """
+    import os
+
+    t0 = time.monotonic()
+    res = subprocess.run(
+        [bin_path("prefect"), "--no-prompt", "deploy", "--all", "--prefect-file", str(prefect_file)],
+        cwd=cwd,
+        env={**os.environ, **env, "PREFECT_CLI_COLORS": "false", "PREFECT_CLI_WRAP_LINES": "false"},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    if res.returncode != 0:
+        raise RuntimeError(f"prefect deploy failed:\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}")
+    return time.monotonic() - t0

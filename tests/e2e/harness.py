@@ -6,8 +6,6 @@ event helpers. The fixtures that use them are in tests/e2e/conftest.py.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -217,23 +215,6 @@ def clone_champion(seed: Seed, model: str, promoted_ago: timedelta | None) -> st
 
 def deploy(prefect_file: Path, env: dict[str, str]) -> float:
     """`prefect --no-prompt deploy --all` from the repo root; returns the seconds it took."""
-    t0 = time.monotonic()
-    full = {**os.environ, **env, "PREFECT_CLI_COLORS": "false", "PREFECT_CLI_WRAP_LINES": "false"}
-    res = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("prefect")),
-            "--no-prompt",
-            "deploy",
-            "--all",
-            "--prefect-file",
-            str(prefect_file),
-        ],
-        cwd=ROOT,
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=WAIT,
-        stdin=subprocess.DEVNULL,
-    )
-    assert res.returncode == 0, f"prefect deploy failed:\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}"
-    return time.monotonic() - t0
+    from stack.deploy import deploy_prefect_file
+
+    return deploy_prefect_file(prefect_file, env, cwd=ROOT, timeout=WAIT)
