@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from evergreen.spec_base import SpecError, _check_duration, _Strict
+from evergreen.spec_base import SpecError, _check_duration, _Strict, read_yaml
 from evergreen.spec_data import DataChecks, DataSpec, DelayedLabels, Feature
 from evergreen.spec_engine import TrainingEngine
 from evergreen.spec_release import Notifications, Promotion
@@ -380,13 +379,7 @@ def parse_spec(data: Any, source: str = "<dict>") -> ModelSpec:
 
 def load_spec_file(path: Path) -> ModelSpec:
     """Read and validate one YAML spec file."""
-    if not path.is_file():
-        raise SpecError(f"model spec not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise SpecError(f"invalid model spec {path}: not valid YAML: {exc}") from None
-    return parse_spec(data, source=str(path))
+    return parse_spec(read_yaml(path, "model spec", SpecError), source=str(path))
 
 
 def load_spec(model: str, models_dir: Path) -> ModelSpec:

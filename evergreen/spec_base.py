@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 
 class SpecError(ValueError):
     """A spec file that cannot be used; the message names the key and the problem."""
+
+
+def read_yaml(path: Path, what: str, error: type[ValueError]) -> Any:
+    """The parsed YAML file `path`; `error` names `what` when the file is missing or is not YAML."""
+    import yaml
+
+    if not path.is_file():
+        raise error(f"{what} not found: {path}")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise error(f"invalid {what} {path}: not valid YAML: {exc}") from None
 
 
 class _Strict(BaseModel):

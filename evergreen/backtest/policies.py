@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from evergreen.spec import (
@@ -17,6 +16,7 @@ from evergreen.spec import (
     Window,
     _check_duration,
 )
+from evergreen.spec_base import read_yaml
 from evergreen.spec_update import Update
 
 
@@ -202,10 +202,4 @@ def parse_policies(data: Any, source: str = "<dict>") -> PolicySet:
 
 def load_policies(path: Path) -> PolicySet:
     """Read and validate a policies YAML file."""
-    if not path.is_file():
-        raise PolicyError(f"policies file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"invalid policies {path}: not valid YAML: {exc}") from None
-    return parse_policies(data, source=str(path))
+    return parse_policies(read_yaml(path, "policies file", PolicyError), source=str(path))

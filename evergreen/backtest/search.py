@@ -10,11 +10,11 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import Field
 
 from evergreen.backtest.policies import Policy, PolicyError, _Strict, parse_policies
 from evergreen.backtest.results import BacktestReport, PolicyResult
+from evergreen.spec_base import read_yaml
 from evergreen.spec_update import Update
 
 
@@ -55,12 +55,7 @@ def load_grid(path: Path | None) -> Grid:
     """The grid file (YAML), or the default grid."""
     data: Any = DEFAULT_GRID
     if path is not None:
-        if not path.is_file():
-            raise PolicyError(f"grid file not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise PolicyError(f"invalid grid {path}: not valid YAML: {exc}") from None
+        data = read_yaml(path, "grid file", PolicyError)
     try:
         return Grid.model_validate(data)
     except ValueError as exc:
