@@ -6,7 +6,7 @@ from typing import Any, cast
 
 import typer
 
-from cli.output import print_json, run_guarded
+from cli.output import policy_progress, print_json, run_guarded
 
 
 def register(app: typer.Typer) -> None:
@@ -62,27 +62,8 @@ def backtest(
         print_json({**result, "label_delay_costs": _delay_costs(result)})
         return
 
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = Console(stderr=True)
-    with Progress(
-        TextColumn("{task.description:<24}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
-        bars: dict[str, Any] = {}
-
-        def on_batch(policy: str, done: int, total: int) -> None:
-            if policy not in bars:
-                bars[policy] = progress.add_task(policy, total=total)
-            progress.update(bars[policy], completed=done)
-
-        with progress_hook(on_batch):
-            result = run_guarded(call, as_json=False)
+    with policy_progress() as on_batch, progress_hook(on_batch):
+        result = run_guarded(call, as_json=False)
     _print_table(result)
 
 

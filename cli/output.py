@@ -148,3 +148,26 @@ def preflight_spec(model: str, overrides: dict[str, Any] | None, *, as_json: boo
         if STATE.debug:
             raise
         fail(str(exc), as_json=as_json)
+
+
+@contextlib.contextmanager
+def policy_progress(width: int = 24) -> Iterator[Callable[[str, int, int], None]]:
+    """Progress bars on stderr, one per backtest policy; yields the `on_batch(policy, done, total)` hook."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn(f"{{task.description:<{width}}}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    ) as progress:
+        bars: dict[str, Any] = {}
+
+        def on_batch(policy: str, done: int, total: int) -> None:
+            if policy not in bars:
+                bars[policy] = progress.add_task(policy, total=total)
+            progress.update(bars[policy], completed=done)
+
+        yield on_batch

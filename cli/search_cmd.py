@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from cli.output import print_json, run_guarded
+from cli.output import policy_progress, print_json, run_guarded
 
 
 def register(app: typer.Typer) -> None:
@@ -98,19 +98,7 @@ def backtest_search(
     if json_out:
         print_json(run_guarded(call, as_json=True))
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    with Progress(
-        TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), console=Console(stderr=True)
-    ) as progress:
-        bars: dict[str, Any] = {}
-
-        def on_batch(policy: str, done: int, total: int) -> None:
-            if policy not in bars:
-                bars[policy] = progress.add_task(policy, total=total)
-            progress.update(bars[policy], completed=done)
-
+    with policy_progress(28) as on_batch:
         result = run_guarded(lambda: call(on_batch), as_json=False)
     _print(result)
 
