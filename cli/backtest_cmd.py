@@ -72,6 +72,7 @@ def _print_table(result: dict[str, Any]) -> None:
     from rich.table import Table
 
     from evergreen.backtest.estimates import text_lines as estimate_lines
+    from evergreen.backtest.tables import diff_cell
 
     metric = result["metric"]
     table = Table(
@@ -85,6 +86,7 @@ def _print_table(result: dict[str, Any]) -> None:
         "gate",
         "accuracy",
         metric,
+        "vs every batch (95% CI)",
         "retrains",
         "promoted",
         "updates",
@@ -108,6 +110,7 @@ def _print_table(result: dict[str, Any]) -> None:
             r["gate"],
             f(r["mean_accuracy"]),
             f(r[f"mean_{metric}"]),
+            diff_cell(r),
             str(r["retrains"]),
             str(r["promotions"]),
             str(r.get("updates", 0)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from evergreen.backtest.compare import paired_difference
 from evergreen.backtest.replay import Replay
 from evergreen.backtest.results import BacktestReport, PolicyResult, stamp
 from evergreen.spec import HIGHER_IS_BETTER
@@ -14,14 +15,31 @@ def _score_of(p: PolicyResult, rank_by: str) -> float | None:
     return p.mean_accuracy if rank_by == "accuracy" else p.mean_metric
 
 
-def _with_cpu_ratio(results: list[PolicyResult]) -> list[PolicyResult]:
-    """Each policy's training CPU over the every-batch baseline's (None without that baseline)."""
+def _against_every_batch(results: list[PolicyResult], rank_by: str) -> list[PolicyResult]:
+    """Each policy's training CPU over the every-batch baseline's, and its paired score difference.
+
+    Both stay None without that baseline in the run.
+    """
     from evergreen.backtest.policies import EVERY_BATCH
 
-    ref = next((p.train_seconds for p in results if p.name == EVERY_BATCH), None)
-    if not ref:
+    ref = next((p for p in results if p.name == EVERY_BATCH), None)
+    if ref is None:
         return results
-    return [p.model_copy(update={"cpu_ratio": p.train_seconds / ref}) for p in results]
+
+    def per_batch(p: PolicyResult) -> list[float | None]:
+        return [b.accuracy if rank_by == "accuracy" else b.metric for b in p.batches]
+
+    out = []
+    for p in results:
+        update: dict[str, object] = {
+            "vs_every_batch": paired_difference(per_batch(p), per_batch(ref), score=rank_by)
+            if len(p.batches) == len(ref.batches)
+            else None
+        }
+        if ref.train_seconds:
+            update["cpu_ratio"] = p.train_seconds / ref.train_seconds
+        out.append(p.model_copy(update=update))
+    return out
 
 
 def summarize(
@@ -50,7 +68,7 @@ def summarize(
             for q in results
         )
         ranked.append(p.model_copy(update={"rank": r, "pareto": not dominated}))
-    ranked = _with_cpu_ratio(ranked)
+    ranked = _against_every_batch(ranked, rank_by)
     by_name = {p.name: p for p in ranked}
     policies = [by_name[p.name] for p in results]
     front = sorted((p for p in ranked if p.pareto), key=lambda p: p.retrains)

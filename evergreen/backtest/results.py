@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from evergreen.backtest.compare import PairedDifference
+
 
 class BatchRecord(BaseModel):
     """One scored batch under one policy."""
@@ -64,6 +66,11 @@ class PolicyResult(BaseModel):
     cpu_ratio: float | None = Field(
         default=None,
         description="train_seconds / the every-batch baseline's train_seconds (same run, same cache).",
+    )
+    vs_every_batch: PairedDifference | None = Field(
+        default=None,
+        description="Mean per-batch difference from the every-batch baseline in the rank score, with a "
+        "95% interval (evergreen.backtest.compare).",
     )
     detection_delays: list[int | None] = Field(
         default_factory=list, description="Per marked drift: batches until the first retrain (None: none)."

@@ -44,6 +44,9 @@ def summary_rows(report: BacktestReport) -> list[dict[str, Any]]:
                 "train_seconds": _r(p.train_seconds, 2),
                 "cpu_seconds": _r(p.train_seconds, 2),
                 "cpu_vs_every_batch": _r(p.cpu_ratio, 3),
+                "diff_vs_every_batch": _r(p.vs_every_batch.mean if p.vs_every_batch else None),
+                "diff_ci_low": _r(p.vs_every_batch.low if p.vs_every_batch else None),
+                "diff_ci_high": _r(p.vs_every_batch.high if p.vs_every_batch else None),
                 "wall_seconds": _r(p.seconds, 2),
                 "detection_delay": _r(p.mean_detection_delay, 2),
                 "pareto": p.pareto,
@@ -82,6 +85,7 @@ def to_markdown(report: BacktestReport) -> str:
         "gate",
         *(["mean accuracy"] if acc else []),
         f"mean {m}{direction(m)}",
+        f"{report.rank_by} vs every batch (95% CI)",
         "retrains",
         "promotions",
         "updates",
@@ -102,6 +106,7 @@ def to_markdown(report: BacktestReport) -> str:
             r["gate"],
             *([_fmt(r["mean_accuracy"])] if acc else []),
             _fmt(r[f"mean_{m}"]),
+            diff_cell(r),
             r["retrains"],
             r["promotions"],
             r["updates"],
@@ -127,12 +132,25 @@ def to_markdown(report: BacktestReport) -> str:
         "\nTrain CPU s: CPU seconds (time.thread_time around each single-threaded LightGBM fit) of all "
         "retrain fits, challengers and refits included (the warm-up fit excluded); a fit shared by several "
         "policies through the cache is charged to each. CPU vs every batch: that over the every-batch "
-        "baseline's, measured in the same run. Wall s: the policy's replay wall time (shared cache, so "
+        "baseline's, measured in the same run. vs every batch: the mean per-batch difference from the "
+        "every-batch baseline (same batches, paired), with a 95% Student-t interval whose batch count is "
+        "shrunk for lag-1 autocorrelation; an interval that holds 0 is no evidence of a difference. Wall s: the policy's replay wall time (shared cache, so "
         "order-dependent). Rows marked (baseline) are added to every run: full retrain every batch and "
         "every N batches, the spec's model and window, no cooldown, no gate. The gate is `evergreen.gate.decide` on the "
         "spec's hold-out without the latency check."
     )
     return head + "\n".join(lines) + "\n" + "\n".join(tail) + "\n"
+
+
+def diff_cell(row: dict[str, Any]) -> str:
+    """'-0.0070 ± 0.0053': a table row's paired difference from the every-batch baseline (the t interval
+    is symmetric, so its half-width says it all; `--json` has both ends)."""
+    d, lo, hi = row.get("diff_vs_every_batch"), row.get("diff_ci_low"), row.get("diff_ci_high")
+    if d is None:
+        return "-"
+    if lo is None or hi is None:
+        return f"{d:+.4f}"
+    return f"{d:+.4f} ± {(hi - lo) / 2:.4f}"
 
 
 def _fmt(v: float | None, spec: str = ".4f") -> str:

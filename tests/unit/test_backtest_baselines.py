@@ -53,6 +53,13 @@ def test_every_run_reports_baselines_and_cpu_relative_to_every_batch(spec, strea
     md = bt.to_markdown(report)
     assert "baseline-every-batch** (baseline)" in md or "| baseline-every-batch (baseline)" in md
     assert "CPU vs every batch" in md
+    # the paired difference: zero for the baseline itself, and never's loss is the mean of its batch gaps
+    assert every.vs_every_batch.mean == 0.0 and every.vs_every_batch.low == every.vs_every_batch.high == 0.0
+    gap = by["never"].vs_every_batch
+    per_batch = [n.metric - e.metric for n, e in zip(by["never"].batches, every.batches, strict=True)]
+    assert gap.mean == pytest.approx(sum(per_batch) / len(per_batch)) and gap.low <= gap.mean <= gap.high
+    assert rows["never"]["diff_vs_every_batch"] == pytest.approx(gap.mean, abs=1e-4)
+    assert "vs every batch (95% CI)" in md
 
 
 def test_update_mode_counts_updates_and_refits_after_refit_every(spec, stream):
