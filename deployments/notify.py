@@ -6,7 +6,7 @@ standalone Prefect automation: an event trigger on the model's resource and one 
 action that calls the spec's notification block. This module renders them as plain dicts in Prefect's
 automation schema (``name``, ``trigger``, ``actions``); the block is named, not yet resolved to its
 id. ``adapters/prefect_notify.py`` resolves the block and creates or updates the automations by name
-(``evergreen notify apply``; ``evergreen up`` runs it after the deploy).
+(``evergreen notify apply``; ``evergreen up`` runs it beside the deploy).
 
 One automation per model and notified kind: ``<model>-notify-<kind>`` (e.g. ``elec2-notify-promoted``),
 tagged ``evergreen-notify`` so an apply can remove the ones a spec no longer asks for.

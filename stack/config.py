@@ -27,7 +27,7 @@ class StackConfig:
     models_dir: Path | None = None
     start_timeout: float = 240.0
     auth: bool = False  # EVERGREEN_AUTH: Prefect basic auth + MLflow's basic-auth app (docs/security.md)
-    # after the deploy, `evergreen notify apply` when a spec names a notification block (stack/notify.py);
+    # beside the deploy, `evergreen notify apply` when a spec names a notification block (stack/notify.py);
     # the demo turns it off and applies its own once its webhook block exists
     apply_notifications: bool = True
 

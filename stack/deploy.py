@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from typing import Any
 
 from stack.auth import without_server_secrets
 from stack.config import StackConfig, child_env
+from stack.prefect_worker import launch_cmd
 from stack.processes import stop_pid
 from stack.services import bin_path
 
@@ -33,9 +35,13 @@ def deployment_pools(prefect_yaml: Path) -> set[str]:
 
 
 def start_deploy(
-    cfg: StackConfig, env: dict[str, str], deploy: bool, progress: Progress
+    cfg: StackConfig, env: dict[str, str], deploy: bool, progress: Progress, *, gated: bool = False
 ) -> tuple[subprocess.Popen | None, dict[str, Any]]:
-    """Start the deploy (or say why it is skipped); `finish_deploy` waits for it."""
+    """Start the deploy (or say why it is skipped); `finish_deploy` waits for it.
+
+    `gated`: spawn it now but let it deploy only after `release_deploy` (stack/launch.py --wait-stdin):
+    its Prefect import overlaps the servers' start-up. `abort_deploy` stops a deploy never released.
+    """
     root = cfg.project_root
     if not deploy:
         return None, {"status": "skipped", "reason": "--no-deploy"}
@@ -48,20 +54,47 @@ def start_deploy(
             "(EVERGREEN_WORK_POOL); those runs will wait for another worker"
         )
     log = cfg.logs_dir / "deploy.log"
-    progress(f"deploying {root / 'prefect.yaml'} (log {log})")
+    args = ["--no-prompt", "deploy", "--all"]
+    if not gated:
+        progress(f"deploying {root / 'prefect.yaml'} (log {log})")
     with open(log, "ab") as fh:
-        fh.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} prefect --no-prompt deploy --all\n".encode())
+        fh.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} prefect {' '.join(args)}\n".encode())
         fh.flush()
         proc = subprocess.Popen(
-            [bin_path("prefect"), "--no-prompt", "deploy", "--all"],
+            [*launch_cmd("--wait-stdin"), *args] if gated else [bin_path("prefect"), *args],
             cwd=str(root),
             env=without_server_secrets(child_env(cfg, env)),  # clients need no server secret
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if gated else subprocess.DEVNULL,
             stdout=fh,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     return proc, {"status": "running", "log": str(log), "t0": time.monotonic()}
+
+
+def release_deploy(
+    cfg: StackConfig, proc: subprocess.Popen | None, info: dict[str, Any], progress: Progress
+) -> None:
+    """Let a gated deploy (`start_deploy(..., gated=True)`) run now; its seconds count from here."""
+    if proc is None or proc.stdin is None:
+        return
+    progress(f"deploying {(cfg.project_root or Path.cwd()) / 'prefect.yaml'} (log {info.get('log')})")
+    info["t0"] = time.monotonic()
+    try:
+        proc.stdin.write(b"go\n")
+        proc.stdin.close()
+    except OSError:  # it died already (e.g. a broken venv): finish_deploy reports its exit code
+        pass
+
+
+def abort_deploy(proc: subprocess.Popen | None) -> None:
+    """Stop a deploy that `up` no longer wants (it failed before or while deploying), held or running."""
+    if proc is None or proc.poll() is not None:
+        return
+    if proc.stdin is not None and not proc.stdin.closed:
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+    stop_pid(proc.pid, proc=proc)
 
 
 def finish_deploy(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,6 +14,13 @@ from stack.errors import StackError
 from stack.net import http_get, http_post_json
 from stack.prefect_server import prefect_env
 from stack.services import DEFAULT_START_TIMEOUT, Service, bin_path, spawn
+
+LAUNCH = Path(__file__).with_name("launch.py")
+
+
+def launch_cmd(*own: str) -> list[str]:
+    """`python stack/launch.py OWN... --`: a `prefect` command that imports Prefect before it may run."""
+    return [sys.executable, str(LAUNCH), *own, "--"]
 
 
 def create_work_pool(
@@ -69,11 +77,14 @@ def start_prefect_worker(
     timeout: float = DEFAULT_START_TIMEOUT,
     wait: bool = True,
     die_with_parent: bool = False,
+    after_health: str | None = None,
 ) -> Service:
     """A `process` worker polling `pool` every `query_seconds`; healthy once it heartbeats to the API.
 
     `env` is the base environment of the worker, inherited by every flow run it starts
-    (MLFLOW_TRACKING_URI, EVERGREEN_HOME, ...).
+    (MLFLOW_TRACKING_URI, EVERGREEN_HOME, ...). `after_health`: a health URL of a server still
+    starting; the worker process imports Prefect now and starts polling once that URL answers
+    (stack/launch.py), so `create_pool` must be False then.
     """
     if create_pool:
         create_work_pool(api_url, pool, env=env)
@@ -83,8 +94,21 @@ def start_prefect_worker(
     penv["PREFECT_WORKER_HEARTBEAT_SECONDS"] = str(max(2.0, query_seconds))
     penv["PREFECT_WORKER_PREFETCH_SECONDS"] = penv.get("PREFECT_WORKER_PREFETCH_SECONDS", "5")
     penv.pop("PREFECT_API_DATABASE_CONNECTION_URL", None)
-    cmd = [bin_path("prefect"), "worker", "start", "--pool", pool, "--name", name, "--type", "process"]
-    cmd += ["--install-policy", "never"]
+    args = [
+        "worker",
+        "start",
+        "--pool",
+        pool,
+        "--name",
+        name,
+        "--type",
+        "process",
+        "--install-policy",
+        "never",
+    ]
+    cmd = [bin_path("prefect"), *args]
+    if after_health is not None:
+        cmd = [*launch_cmd("--after-health", after_health, "--timeout", str(int(timeout))), *args]
     svc = spawn(
         "prefect-worker", cmd, log_path=Path(log_path), env=penv, cwd=cwd, die_with_parent=die_with_parent
     )

@@ -1,14 +1,19 @@
 """`evergreen up`: start or reuse the Prefect server, MLflow server and worker, then deploy.
 
 Steps: reuse what the state file records and still runs; check every port before starting anything;
-spawn both servers (their health waits overlap); once Prefect answers, create the concurrency limits
-and start the worker; deploy while MLflow finishes starting. On any failure, stop what this run
-started. No prefect import: subprocesses and HTTP only. No printing: progress goes to a callback.
+spawn both servers, the worker and a held `prefect deploy` at once (the worker and the deploy import
+Prefect while the servers start: stack/launch.py; the worker starts polling once Prefect answers);
+once Prefect answers, create the concurrency limits and start `evergreen notify apply` (its
+automations do not depend on the deployments); once the worker is online (it creates the pool), create
+the work queues and release the deploy, which runs while MLflow finishes starting. On any failure,
+stop what this run started (services and the deploy and notify processes). No prefect import:
+subprocesses and HTTP only. No printing: progress goes to a callback.
 """
 
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,11 +34,11 @@ from stack.auth import (
     without_server_secrets,
 )
 from stack.config import StackConfig, child_env, client_env, write_env_file
-from stack.deploy import finish_deploy, start_deploy
-from stack.errors import DeployError
+from stack.deploy import abort_deploy, finish_deploy, release_deploy, start_deploy
+from stack.errors import DeployError, StartupError
 from stack.mlflow_server import start_mlflow_server
-from stack.net import HOST, ensure_port_free
-from stack.notify import apply_notifications
+from stack.net import HOST, ensure_port_free, http_get
+from stack.notify import NotifyRun, finish_notifications, start_notifications, stop_notifications
 from stack.postgres import ensure_pg_database
 from stack.prefect_server import start_prefect_server
 from stack.prefect_worker import start_prefect_worker, worker_probe
@@ -61,6 +66,8 @@ class _Run:
     started: list[Service] = field(default_factory=list)
     actions: dict[str, str] = field(default_factory=dict)
     auth: StackAuth | None = None  # set when cfg.auth: the credentials, from the environment only
+    deploy_proc: subprocess.Popen | None = None  # the `prefect deploy` this run started, if any
+    notify_run: NotifyRun | None = None  # the `evergreen notify apply` this run started, if any
 
     @classmethod
     def from_state(cls, cfg: StackConfig, progress: Progress) -> _Run:
@@ -95,7 +102,11 @@ class _Run:
         return svc
 
     def undo(self) -> None:
-        """Stop what this run started (newest first) and record what is left."""
+        """Stop what this run started (deploy, notify apply, then services newest first); record the rest."""
+        with contextlib.suppress(Exception):
+            abort_deploy(self.deploy_proc)
+        with contextlib.suppress(Exception):
+            stop_notifications(self.notify_run)
         for svc in reversed(self.started):
             with contextlib.suppress(Exception):
                 svc.stop()
@@ -189,7 +200,8 @@ def _start_servers(run: _Run) -> None:
     run.record()
 
 
-def _start_worker(run: _Run, api_url: str, env: dict[str, str]) -> None:
+def _start_worker(run: _Run, api_url: str, env: dict[str, str], after_health: str | None) -> None:
+    """Spawn the worker now; with `after_health` it imports Prefect at once and polls once that answers."""
     cfg = run.cfg
     if "prefect-worker" in run.services:
         return
@@ -205,47 +217,76 @@ def _start_worker(run: _Run, api_url: str, env: dict[str, str]) -> None:
             name=f"evergreen-worker-{cfg.work_pool}",
             create_pool=False,  # `prefect worker start --type process` creates it: saves a CLI start
             wait=False,
+            after_health=after_health,
+            timeout=cfg.start_timeout,
         )
     )
     run.record()
 
 
-def _wait(svc: Service, cfg: StackConfig, progress: Progress) -> None:
-    if svc._proc is None:  # reused: still give it time in case it is starting
-        if svc.name == "prefect-worker" and svc._probe is None:
-            worker_probe(svc)
-        wait_healthy(svc, timeout=cfg.start_timeout, check=svc._probe)
-        return
-    secs = svc.wait_healthy(cfg.start_timeout)
-    progress(f"{svc.name} healthy after {secs:.1f}s (pid {svc.pid})")
+def _watching(run: _Run, svc: Service, probe: Callable[[], bool]) -> Callable[[], bool]:
+    """`probe`, but first check that every other process this run started still runs.
+
+    So a part that dies early (say MLflow, on a bad backend URI) fails `up` at once, while it waits for
+    another part, instead of after everything before it in line has come up.
+    """
+    others = [s for s in run.started if s is not svc]
+
+    def check() -> bool:
+        for other in others:
+            if not other.alive():
+                code = other._proc.poll() if other._proc is not None else None
+                raise StartupError(
+                    f"{other.name} (pid {other.pid}) exited with code {code} while the stack was "
+                    f"starting; log {other.log_path}:\n{other.log_tail()}"
+                )
+        return probe()
+
+    return check
+
+
+def _wait(svc: Service, run: _Run) -> None:
+    """Until `svc` is healthy, or any part this run started has died (StartupError with its log tail)."""
+    if svc.name == "prefect-worker" and svc._probe is None:  # reused: loaded from the state file
+        worker_probe(svc)
+    url = svc.health_url
+    probe = svc._probe or (lambda: http_get(url, timeout=2.0)[0] == 200 if url else True)
+    secs = wait_healthy(svc, timeout=run.cfg.start_timeout, check=_watching(run, svc, probe))
+    if svc._proc is not None:  # started by this run (a reused one was only given time to finish starting)
+        svc.startup_seconds = secs
+        run.progress(f"{svc.name} healthy after {secs:.1f}s (pid {svc.pid})")
 
 
 def _bring_up(run: _Run, deploy: bool) -> dict[str, Any]:
-    """Start servers, then limits + worker once Prefect answers, deploy while MLflow finishes."""
+    """Spawn servers, worker and a held deploy at once; then limits, notify apply, queues, the deploy."""
     cfg, progress = run.cfg, run.progress
     _start_servers(run)
     prefect_svc, mlflow_svc = run.services["prefect-server"], run.services["mlflow-server"]
     api_url = f"{prefect_svc.url}/api"
     env = client_env(cfg, api_url, mlflow_svc.url or cfg.mlflow_url)
-    _wait(prefect_svc, cfg, progress)
+    _start_worker(run, api_url, env, after_health=prefect_svc.health_url or f"{api_url}/health")
+    client = run.client_env_with_secrets(env)
+    run.deploy_proc, deploy_info = start_deploy(cfg, client, deploy, progress, gated=True)
+    _wait(prefect_svc, run)
     if run.auth is not None:
         check_prefect(api_url, run.auth.prefect_auth_string)
     limit_actions = limits_mod.ensure_limits(api_url, limits_mod.desired_limits(cfg.models_dir))
-    _start_worker(run, api_url, env)
-    _wait(run.services["prefect-worker"], cfg, progress)  # the pool exists once the worker is online
+    if deploy and cfg.apply_notifications:
+        run.notify_run = start_notifications(cfg, api_url, client)
+    _wait(run.services["prefect-worker"], run)  # the pool exists once the worker is online
     # before the deploy, which would create a missing queue with the next free priority
     queue_actions = queues_mod.ensure_work_queues(api_url, cfg.work_pool, work_queues())
-    deploy_proc, deploy_info = start_deploy(cfg, run.client_env_with_secrets(env), deploy, progress)
-    _wait(mlflow_svc, cfg, progress)
+    release_deploy(cfg, run.deploy_proc, deploy_info, progress)
+    _wait(mlflow_svc, run)
     auth_info: dict[str, Any] = {"enabled": False}
     if run.auth is not None:
         user = ensure_mlflow_user(mlflow_svc.url or cfg.mlflow_url, run.auth)
         progress(f"MLflow user {run.auth.mlflow_user!r}: {user}")
         auth_info = {**run.auth.summary(), "mlflow_user_action": user}
-    deployed = finish_deploy(cfg, deploy_proc, deploy_info, progress)
+    deployed = finish_deploy(cfg, run.deploy_proc, deploy_info, progress)
     notify: dict[str, Any] = {"status": "skipped", "reason": "--no-deploy or disabled"}
-    if deploy and cfg.apply_notifications and deployed.get("status") == "deployed":
-        notify = apply_notifications(cfg, api_url, run.client_env_with_secrets(env), progress)
+    if run.notify_run is not None:
+        notify = finish_notifications(run.notify_run, progress)
     return {
         "urls": {"prefect_ui": prefect_svc.url, "prefect_api": api_url, "mlflow_ui": mlflow_svc.url},
         "env": env,

@@ -202,6 +202,44 @@ def test_up_status_down_leaves_no_stray_process(tmp_path):
     assert res.returncode == 0 and _json(res)["services"] == []
 
 
+def _processes_of(home: Path) -> list[int]:
+    """PIDs of every process whose environment names this EVERGREEN_HOME (what `up` started from it)."""
+    import psutil
+
+    mine = []
+    for proc in psutil.process_iter(["pid"]):
+        with contextlib.suppress(psutil.Error):
+            if proc.pid != os.getpid() and proc.environ().get("EVERGREEN_HOME") == str(home):
+                mine.append(proc.pid)
+    return mine
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_part_that_fails_stops_the_others_with_one_error_line(tmp_path):
+    """MLflow cannot start (unknown backend store): `up` fails at once, naming it, and leaves nothing running.
+
+    The Prefect server, the worker and the held `prefect deploy` started beside MLflow are all stopped.
+    """
+    home = tmp_path / "home"
+    prefect_port, mlflow_port = stack.free_port(), stack.free_port()
+    env = _env(home, prefect_port, mlflow_port)
+    env["EVERGREEN_MLFLOW_BACKEND_URI"] = "nosuchstore://nowhere"
+    try:
+        res = _cli("up", "--json", env=env, timeout=600)
+        out = _json(res)
+        errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
+        assert res.returncode == 1 and out["ok"] is False, res.stderr[-4000:]
+        assert len(errors) == 1 and "mlflow-server" in errors[0] and "exited" in errors[0], res.stderr
+        assert "Traceback" not in errors[0]
+        state = json.loads((home / "stack.json").read_text())
+        assert state.get("services") == {} and "failed" in state.get("error", "")
+        assert _wait_for(lambda: not _processes_of(home), timeout=30), _processes_of(home)
+        assert not stack.port_in_use(prefect_port) and not stack.port_in_use(mlflow_port)
+    finally:
+        _force_down(home)
+
+
 @pytest.mark.slow
 @pytest.mark.integration
 def test_prefect_server_stop_stops_a_server_we_started(tmp_path):
