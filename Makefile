@@ -75,7 +75,8 @@ bench: $(STAMP)
 load: $(STAMP)
 	$(BIN)/python benchmarks/load.py
 
-## Its short form (4 models, 60 events over 1 minute) as a test; marker `load`, not part of `make test`.
+## Its short form (4 models, 60 events over 1 minute, own stack) as a test; marker `load`, not part of
+## `make test`, which runs the bounded CI form on the suite's servers (tests/e2e/test_load_burst.py).
 load-short: $(STAMP)
 	$(BIN)/python -m pytest -q -ra -m load tests/load
 

@@ -111,8 +111,8 @@ def fire(
 # --------------------------------------------------------------------------------------- flow runs
 
 
-def read_runs() -> list[Run]:
-    """Every flow run of the load pool (all created by the automations), with its deployment id."""
+def read_runs(pool: str = POOL) -> list[Run]:
+    """Every flow run of the work pool (all created by the automations), with its deployment id."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName
 
@@ -120,7 +120,7 @@ def read_runs() -> list[Run]:
     with get_client(sync_client=True) as c:
         while True:
             page = c.read_flow_runs(
-                work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[POOL])),
+                work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[pool])),
                 limit=200,
                 offset=offset,
             )
@@ -175,12 +175,49 @@ def read_audit(models: list[str]) -> list[Entry]:
     return out
 
 
+def settle_and_account(
+    api_url: str,
+    pool: str,
+    fired: list[Fired],
+    in_cooldown: dict[str, bool],
+    lock_check: dict[str, Any],
+    timeout: float,
+) -> tuple[Any, list[Run], list[Entry], float]:
+    """Wait (up to `timeout` s) until every model's first event of each kind has its run and every run
+    is finished; then account for every event and run (load_account.account plus the lock check).
+    Returns (accounting, runs, audit entries, seconds waited)."""
+    from tests.support.prefect_events import read_events
+
+    models = sorted(in_cooldown)
+    expected = len({(e.model, e.event) for e in fired})
+    t = time.monotonic()
+    runs = wait_until(
+        "every run to be created and finished",
+        lambda: (rs := read_runs(pool)) and len(rs) >= expected and settled(rs) and rs,
+        timeout,
+    )
+    runs = runs or read_runs(pool)
+    drain_s = round(time.monotonic() - t, 1)
+    stored = {
+        e["id"]
+        for m in models
+        for e in read_events(api_url, resource_id=f"evergreen.model.{m}", names=list(EVENTS))
+    }
+    entries = read_audit(models)
+    acc = account(fired, stored, runs, entries, within_s=WITHIN_S, in_cooldown=in_cooldown)
+    _lock_failures(lock_check, runs, entries, acc.failures)
+    return acc, runs, entries, drain_s
+
+
 # -------------------------------------------------------------------------------------------- main
 
 
-def hold_lock_while_firing(args: argparse.Namespace, models: list[str], free: list[str]) -> tuple[Any, ...]:
+def hold_lock_while_firing(
+    args: argparse.Namespace, models: list[str], free: list[str], pool: str = POOL
+) -> tuple[Any, ...]:
     """Fire the events while holding the retrain lock of the first free model, until the other free
-    models have decided (bounded by --drain-timeout); then release. Returns (fired, emission, check)."""
+    models have decided (bounded by --drain-timeout); then release. Returns (fired, emission, check).
+    `args` needs rate, minutes and drain_timeout (the CI form in tests/e2e passes its own)."""
     from adapters.prefect_lock import model_lock
 
     if len(free) < 2:
@@ -194,7 +231,7 @@ def hold_lock_while_firing(args: argparse.Namespace, models: list[str], free: li
     def release_when_others_decided() -> bool:
         if "released_at" in state:
             return True
-        runs = read_runs()
+        runs = read_runs(pool)
         if {r.model for r in runs if r.model in others and r.state == "COMPLETED"} != set(others):
             return False
         state["others_decided_while_held"] = True
@@ -211,7 +248,7 @@ def hold_lock_while_firing(args: argparse.Namespace, models: list[str], free: li
         wait_until("the other free models' runs", release_when_others_decided, args.drain_timeout)
     finally:
         if "released_at" not in state:
-            runs = read_runs()
+            runs = read_runs(pool)
             state["held_model_runs_finished_while_held"] = sum(
                 r.model == held and r.state in TERMINAL for r in runs
             )
@@ -266,19 +303,10 @@ def main() -> int:  # noqa: PLR0915 - a linear script
         fired, emission, lock_check = hold_lock_while_firing(args, models, free)
         loads["after_events"] = loadavg()
         log(f"emitted {emission}; waiting for the runs to finish")
-        t = time.monotonic()
-        runs = wait_until(
-            "every run to finish", lambda: (rs := read_runs()) and settled(rs) and rs, args.drain_timeout
+        acc, runs, entries, drain_s = settle_and_account(
+            st.api_url, POOL, fired, in_cooldown, lock_check, args.drain_timeout
         )
-        runs = runs or read_runs()
-        drain_s = round(time.monotonic() - t, 1)
         loads["after_drain"] = loadavg()
-        from tests.support.prefect_events import read_events
-
-        stored = {e["id"] for e in read_events(st.api_url, names=list(EVENTS))}
-        entries = read_audit(models)
-        acc = account(fired, stored, runs, entries, within_s=WITHIN_S, in_cooldown=in_cooldown)
-        _lock_failures(lock_check, runs, entries, acc.failures)
         result = {
             "benchmark": "load",
             "command": "make load" if not args.short else "benchmarks/load.py --short",

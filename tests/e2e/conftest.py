@@ -6,8 +6,9 @@ The servers come from the session fixtures of tests/support/servers.py (``prefec
 helpers) is tests/e2e/harness.py. Layout per Prefect backend (SQLite, and PostgreSQL with
 EVERGREEN_TEST_POSTGRES=1):
 
-- ``e2e_seed`` (module): ingests Elec2 weeks 0..9 into a fresh data registry and trains a champion on
-  them, in-process, once.
+- ``e2e_seed`` (session): ingests Elec2 weeks 0..9 into a fresh data registry and trains a champion on
+  them, in-process, once per backend for the whole run (test_automations.py and test_load_burst.py
+  clone it; tests only add their own spec files to its models dir).
 - ``e2e`` (function): a stack for one test under its own model name ``e2e-<hex>``:
   * the spec is models/elec2.yaml renamed;
   * the data registry is a copy of the seed's (git history and DVC cache included);
@@ -77,12 +78,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "champion_promoted(delta): when the e2e champion was promoted")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def e2e_weeks() -> list[pd.DataFrame]:
     return elec2_weeks()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def e2e_seed(prefect_backend_server, mlflow_server, tmp_path_factory, e2e_weeks) -> Seed:
     """Elec2 weeks 0..9 in a data registry and a champion trained on them (in-process, once per backend)."""
     root = tmp_path_factory.mktemp(f"e2e-seed-{prefect_backend_server.backend}")

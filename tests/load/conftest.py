@@ -1,7 +1,9 @@
-"""The load suite (tests/load): real PostgreSQL-backed servers for minutes, so not part of `make test`.
+"""The load suite (tests/load): its own PostgreSQL-backed stack for minutes, so not part of `make test`.
 
 Its tests carry the `load` marker and run only when asked for: `make load-short` (or
-`pytest -m load tests/load`). The full 10-minute run is `make load` (benchmarks/load.py).
+`pytest -m load tests/load`). The full 10-minute run is `make load` (benchmarks/load.py). `make test`
+runs the bounded CI form instead: tests/e2e/test_load_burst.py (3 models, a 30-event burst, the same
+accounting) on the e2e suite's session servers.
 """
 
 from __future__ import annotations
