@@ -18,7 +18,7 @@ from adapters.dvc_ingest import Pending
 from evergreen import events
 from evergreen.audit import Action
 from evergreen.labels import id_column
-from flows.ingest import _incomplete, _reject, _unreachable, complete_pending
+from flows.ingest_run import _incomplete, _reject, _unreachable, complete_pending
 from tasks.audit import record_decision
 from tasks.data import append_labels, emit_labels_ingested, mark_announced, read_labels
 from tasks.spec import load_model_spec
