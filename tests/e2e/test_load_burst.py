@@ -15,7 +15,11 @@ three copies of models/elec2.yaml, `prefect deploy`, a process worker, real retr
   log, the cooldown model only skips, both free models train (promote or reject-model), the other free
   model decides while the held one waits, and no two runs of one deployment overlap.
 
-No timed assertion: the test prints its timings (LOAD-CI-TIMINGS on stderr).
+The free models' challengers are rejected, not promoted: the e2e seed champion was refit on its
+hold-out week, so the gate has no hold-out row neither model trained on. A rejection is a real
+train -> gate decision, which is what the accounting asks of a free model; `make load-short` and
+`make load` seed without refit and see promotions. No timed assertion: the test prints its timings
+(LOAD-CI-TIMINGS on stderr).
 """
 
 from __future__ import annotations
