@@ -230,8 +230,15 @@ def test_two_models_side_by_side(pair: Pair):
     # the alias moved exactly when the gate passed
     passed = version_b.tags["gate_passed"] == "true"
     assert s.champion(b) == (str(version_b.version) if passed else champ_b)
-    verdicts = s.events(b, ["evergreen.model.promoted", "evergreen.model.rejected"])
-    (verdict,) = [e for e in verdicts if e["payload"].get("trigger_event_id") == detected["id"]]
+    # the run turns COMPLETED before its process drains its events: wait for this trigger's verdict
+    (verdict,) = wait_for(
+        "B's promoted/rejected event",
+        lambda: [
+            e
+            for e in s.events(b, ["evergreen.model.promoted", "evergreen.model.rejected"])
+            if e["payload"].get("trigger_event_id") == detected["id"]
+        ],
+    )
     assert verdict["event"] == ("evergreen.model.promoted" if passed else "evergreen.model.rejected")
     # nothing happened to A: no retrain run, no drift, no new version
     assert s.retrain_runs(a) == [] and s.events(a, ["evergreen.drift.detected"]) == []
