@@ -35,6 +35,21 @@ def _free_port() -> int:
     return int(stack.free_port())
 
 
+def fresh_stack_env(tmp: str) -> dict[str, str]:
+    """This environment without EVERGREEN_/PREFECT_/MLFLOW_ settings: a new home under `tmp`, free ports.
+
+    What `evergreen up`/`evergreen demo` see on a fresh machine (also used by benchmarks/stack_up.py).
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EVERGREEN_", "PREFECT_", "MLFLOW_"))}
+    env.update(
+        EVERGREEN_HOME=str(Path(tmp) / "home"),
+        EVERGREEN_PREFECT_PORT=str(_free_port()),
+        EVERGREEN_MLFLOW_PORT=str(_free_port()),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
 def machine() -> dict[str, Any]:
     sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     return {
@@ -47,13 +62,7 @@ def machine() -> dict[str, Any]:
 
 def run(demo_args: list[str]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="evergreen-demo-timing-") as tmp:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("EVERGREEN_", "PREFECT_", "MLFLOW_"))}
-        env.update(
-            EVERGREEN_HOME=str(Path(tmp) / "home"),
-            EVERGREEN_PREFECT_PORT=str(_free_port()),
-            EVERGREEN_MLFLOW_PORT=str(_free_port()),
-            PYTHONUNBUFFERED="1",
-        )
+        env = fresh_stack_env(tmp)
         cmd = [sys.executable, "-m", "cli.main", "demo", *demo_args, "--json"]
         load_before = os.getloadavg()
         t0 = time.monotonic()

@@ -28,11 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-
-def _free_port() -> int:
-    import stack
-
-    return int(stack.free_port())
+from benchmarks.demo_timing import fresh_stack_env  # noqa: E402
 
 
 def _commit(root: Path) -> str:
@@ -43,13 +39,7 @@ def _commit(root: Path) -> str:
 def one_run(root: Path, up_args: list[str]) -> dict[str, Any]:
     """`evergreen up` in a fresh home from `root`; its wall time, its own up_seconds, timed progress."""
     with tempfile.TemporaryDirectory(prefix="evergreen-stack-up-") as tmp:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("EVERGREEN_", "PREFECT_", "MLFLOW_"))}
-        env.update(
-            EVERGREEN_HOME=str(Path(tmp) / "home"),
-            EVERGREEN_PREFECT_PORT=str(_free_port()),
-            EVERGREEN_MLFLOW_PORT=str(_free_port()),
-            PYTHONUNBUFFERED="1",
-        )
+        env = fresh_stack_env(tmp)
         cmd = [sys.executable, "-m", "cli.main", "up", *up_args, "--json"]
         load_before = os.getloadavg()
         t0 = time.monotonic()
