@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +65,12 @@ class Settings(BaseSettings):
     work_pool: str = Field(default="evergreen-pool", description="Process work pool the local worker polls.")
     worker_query_seconds: float = Field(
         default=2.0, description="Worker poll interval, so event-triggered runs start within seconds."
+    )
+    worker_type: Literal["evergreen-process", "process"] = Field(
+        default="evergreen-process",
+        description="Worker type of the local worker and the pool it creates: `evergreen-process` starts "
+        "flow runs forked from an interpreter that has imported Prefect, LightGBM, MLflow and GX "
+        "(workers/prefork.py); `process` is Prefect's own process worker.",
     )
     auth: bool = Field(
         default=False,

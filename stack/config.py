@@ -23,6 +23,7 @@ class StackConfig:
     mlflow_artifacts: str | None = None
     work_pool: str = "evergreen-pool"
     worker_query_seconds: float = 2.0
+    worker_type: str = "evergreen-process"  # or Prefect's "process" (workers/prefork.py)
     project_root: Path | None = None
     models_dir: Path | None = None
     start_timeout: float = 240.0
@@ -74,6 +75,7 @@ class StackConfig:
             mlflow_artifacts=s.mlflow_artifacts_destination,
             work_pool=s.work_pool,
             worker_query_seconds=s.worker_query_seconds,
+            worker_type=s.worker_type,
             project_root=root,
             models_dir=models_dir,
             start_timeout=s.stack_start_timeout,

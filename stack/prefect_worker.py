@@ -1,4 +1,8 @@
-"""The Prefect process worker and its work pool (the worker has no background mode: we supervise it)."""
+"""The Prefect worker and its work pool (the worker has no background mode: we supervise it).
+
+The worker type is `evergreen-process` (workers/prefork.py: Prefect's process worker, with flow runs
+forked from a warm interpreter) unless the caller asks for Prefect's `process`.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from stack.prefect_server import prefect_env
 from stack.services import DEFAULT_START_TIMEOUT, Service, bin_path, spawn
 
 LAUNCH = Path(__file__).with_name("launch.py")
+WORKER_TYPE = "evergreen-process"  # workers.prefork.WORKER_TYPE, without importing Prefect here
 
 
 def launch_cmd(*own: str) -> list[str]:
@@ -24,14 +29,19 @@ def launch_cmd(*own: str) -> list[str]:
 
 
 def create_work_pool(
-    api_url: str, name: str, *, env: Mapping[str, str] | None = None, timeout: float = 60
+    api_url: str,
+    name: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 60,
+    worker_type: str = WORKER_TYPE,
 ) -> bool:
-    """Create a `process` work pool if missing. True when it was created, False when it existed."""
+    """Create a work pool of `worker_type` if missing. True when it was created, False when it existed."""
     status, _ = http_get(f"{api_url}/work_pools/{name}", headers=prefect_headers(env))
     if status == 200:
         return False
     res = subprocess.run(
-        [bin_path("prefect"), "work-pool", "create", name, "--type", "process"],
+        [bin_path("prefect"), "work-pool", "create", name, "--type", worker_type],
         env=prefect_env(api_url=api_url, base=env),
         capture_output=True,
         text=True,
@@ -78,8 +88,9 @@ def start_prefect_worker(
     wait: bool = True,
     die_with_parent: bool = False,
     after_health: str | None = None,
+    worker_type: str = WORKER_TYPE,
 ) -> Service:
-    """A `process` worker polling `pool` every `query_seconds`; healthy once it heartbeats to the API.
+    """A `worker_type` worker polling `pool` every `query_seconds`; healthy once it heartbeats to the API.
 
     `env` is the base environment of the worker, inherited by every flow run it starts
     (MLFLOW_TRACKING_URI, EVERGREEN_HOME, ...). `after_health`: a health URL of a server still
@@ -87,7 +98,7 @@ def start_prefect_worker(
     (stack/launch.py), so `create_pool` must be False then.
     """
     if create_pool:
-        create_work_pool(api_url, pool, env=env)
+        create_work_pool(api_url, pool, env=env, worker_type=worker_type)
     name = name or f"evergreen-worker-{uuid.uuid4().hex[:8]}"
     penv = prefect_env(api_url=api_url, base=env)
     penv["PREFECT_WORKER_QUERY_SECONDS"] = str(query_seconds)
@@ -102,7 +113,7 @@ def start_prefect_worker(
         "--name",
         name,
         "--type",
-        "process",
+        worker_type,
         "--install-policy",
         "never",
     ]

@@ -205,7 +205,7 @@ def _start_worker(run: _Run, api_url: str, env: dict[str, str], after_health: st
     cfg = run.cfg
     if "prefect-worker" in run.services:
         return
-    run.progress(f"starting process worker for pool {cfg.work_pool!r}")
+    run.progress(f"starting {cfg.worker_type} worker for pool {cfg.work_pool!r}")
     run.add(
         start_prefect_worker(
             api_url,
@@ -215,7 +215,8 @@ def _start_worker(run: _Run, api_url: str, env: dict[str, str], after_health: st
             env=without_server_secrets(child_env(cfg, run.client_env_with_secrets(env))),
             query_seconds=cfg.worker_query_seconds,
             name=f"evergreen-worker-{cfg.work_pool}",
-            create_pool=False,  # `prefect worker start --type process` creates it: saves a CLI start
+            create_pool=False,  # `prefect worker start --type T` creates it: saves a CLI start
+            worker_type=cfg.worker_type,
             wait=False,
             after_health=after_health,
             timeout=cfg.start_timeout,

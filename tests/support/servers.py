@@ -25,8 +25,8 @@ Fixtures (all servers bind 127.0.0.1 on a free port, with state and logs under p
   To pin one backend, parametrize indirectly:
   ``@pytest.mark.parametrize("stack_backend", ["postgres"], indirect=True)`` (skips without the env var).
 - ``prefect_worker`` (function) -> factory ``start(pool=None, *, server=None, cwd=None, env=None,
-  query_seconds=1.0) -> Service``: creates the ``process`` work pool (idempotent) and starts a worker
-  that polls it; default server is ``prefect_server``, default pool a unique name (``svc.extra["pool"]``).
+  query_seconds=1.0, worker_type="evergreen-process") -> Service``: creates the work pool of that type
+  (idempotent) and starts a worker that polls it; default server is ``prefect_server``, default pool a unique name (``svc.extra["pool"]``).
   Every worker started is stopped (with its flow-run subprocesses) after the test.
 - ``stack_env`` (function) -> ``set(prefect=None, mlflow=None, home=None, **extra) -> dict``: sets
   PREFECT_API_URL, MLFLOW_TRACKING_URI (+ EVERGREEN_MLFLOW_TRACKING_URI), EVERGREEN_HOME (default a tmp
@@ -203,6 +203,7 @@ def prefect_worker(request: pytest.FixtureRequest, tmp_path: Path):
         cwd: Path | str | None = None,
         env: dict[str, str] | None = None,
         query_seconds: float = 1.0,
+        worker_type: str = stack.prefect_worker.WORKER_TYPE,
     ) -> stack.Service:
         server = server or request.getfixturevalue("prefect_server")
         pool = pool or f"test-pool-{uuid.uuid4().hex[:8]}"
@@ -219,6 +220,7 @@ def prefect_worker(request: pytest.FixtureRequest, tmp_path: Path):
             query_seconds=query_seconds,
             timeout=START_TIMEOUT,
             die_with_parent=True,
+            worker_type=worker_type,
         )
         started.append(svc)
         return svc
