@@ -8,16 +8,20 @@ with an explicit `command` runs that command in a fresh interpreter.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import sys
 import textwrap
 import uuid
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
-from stack.processes import pid_alive
+from stack.processes import descendants, pid_alive
 from tests.e2e.harness import TERMINAL, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -94,11 +98,25 @@ def _final(run_id: str) -> str:
 
 
 @pytest.fixture
-def pool(prefect_server, stack_env, prefect_worker, project: Path) -> str:
+def worker(prefect_server, stack_env, prefect_worker, project: Path):
+    """(pool name, worker service) of an `evergreen-process` worker polling a fresh pool."""
     env = stack_env(prefect=prefect_server)
     name = f"prefork-{uuid.uuid4().hex[:6]}"
-    prefect_worker(name, server=prefect_server, cwd=project, env=env)
-    return name
+    return name, prefect_worker(name, server=prefect_server, cwd=project, env=env)
+
+
+@pytest.fixture
+def pool(worker) -> str:
+    return worker[0]
+
+
+def _forkservers(worker_pid: int) -> list[int]:
+    found = []
+    for pid in descendants(worker_pid):
+        with contextlib.suppress(psutil.Error):
+            if "multiprocessing.forkserver" in " ".join(psutil.Process(pid).cmdline()):
+                found.append(pid)
+    return found
 
 
 def test_runs_see_their_env_and_current_code_with_libraries_preloaded(pool, project, tmp_path):
@@ -148,3 +166,18 @@ def test_a_job_with_a_command_runs_it_in_a_fresh_interpreter(pool, project, tmp_
     out = tmp_path / "cmd.json"
     assert _final(_run(dep, out)) == "COMPLETED"
     assert json.loads(out.read_text())["lightgbm_preloaded"] is False
+
+
+def test_runs_go_on_after_the_forkserver_is_killed(worker, project, tmp_path):
+    pool, svc = worker
+    dep = _deploy(project, pool, "after-kill", {})
+    assert _final(_run(dep, tmp_path / "before.json")) == "COMPLETED"
+    servers = wait_for("the worker's forkserver", lambda: _forkservers(svc.pid), timeout=60)
+    for pid in servers:
+        os.kill(pid, signal.SIGKILL)
+    wait_for("the forkserver to die", lambda: not any(pid_alive(p) for p in servers), timeout=60)
+    # multiprocessing starts a new forkserver (and its preload) for the next run
+    out = tmp_path / "after.json"
+    assert _final(_run(dep, out)) == "COMPLETED"
+    assert json.loads(out.read_text())["lightgbm_preloaded"] is True
+    assert set(_forkservers(svc.pid)).isdisjoint(servers)
