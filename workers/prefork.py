@@ -36,7 +36,7 @@ import anyio
 import anyio.abc
 from prefect.flows import load_flow_from_flow_run
 from prefect.runner._flow_run_executor import FlowRunExecutionResult, FlowRunExecutorContext
-from prefect.runner._process_manager import ProcessHandle
+from prefect.runner._process_manager import ProcessHandle, create_isolated_termination_scope
 from prefect.settings import get_current_settings
 from prefect.utilities.processutils import sanitize_subprocess_env
 from prefect.workers.process import ProcessJobConfiguration, ProcessWorker, ProcessWorkerResult
@@ -61,6 +61,9 @@ def _run_engine(env: dict[str, str], cwd: str, stream_output: bool) -> None:
     from prefect.logging.configuration import setup_logging
     from prefect.settings import Settings
 
+    # A session of its own, as the `process` worker gives each run: a signal to the worker's group
+    # (Ctrl-C) does not reach the run, and cancelling the run stops its whole group (Dask workers...).
+    os.setsid()
     if not stream_output:  # as the process worker's `stream_output: false`: output to /dev/null
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
@@ -141,7 +144,9 @@ class ForkedEngineStarter:
             )
             # The first start waits for the forkserver to finish its preload.
             await anyio.to_thread.run_sync(process.start)
-            task_status.started(ProcessHandle(process))
+            task_status.started(
+                ProcessHandle(process, termination_scope=create_isolated_termination_scope(process.pid))
+            )
             handed_off = True
             await anyio.to_thread.run_sync(process.join)
         except BaseException:
