@@ -1,4 +1,4 @@
-"""Event -> retrain flow run `Running` -> `promoted`, through the real automation and a process worker.
+"""Event -> retrain flow run `Running` -> `promoted`, through the real automation, per worker type.
 
 One run of this script:
 
@@ -7,28 +7,34 @@ One run of this script:
    server and an MLflow server on them (free loopback ports);
 2. in this process, ingests Elec2 but its last `--reps` weeks (GX + DVC) and retrains once per
    variant: the champions;
-3. per variant, renders prefect.yaml for the model alone (models/elec2.yaml with
-   `triggers.cooldown: 1s`, so each repetition may promote), deploys it with
-   `prefect --no-prompt deploy --all` from the variant's checkout, sets the retrain automations'
-   `within` to `--within` seconds (prefect.yaml's 600 would absorb every repetition after the first),
-   creates the concurrency limits and work queues, and starts one process worker on its own pool,
-   polling every `--query-seconds`;
+3. per variant, renders prefect.yaml for the variant's model alone (models/elec2.yaml as
+   `elec2-<variant>`, `triggers.cooldown: 1s`, so each repetition may promote), creates the variant's
+   work pool of its worker type, deploys with `prefect --no-prompt deploy --all` from the variant's
+   checkout, sets the retrain automations' `within` to `--within` seconds (prefect.yaml's 600 would
+   absorb every repetition after the first), creates the concurrency limits and work queues, and starts
+   one worker of that type on its own pool, polling every `--query-seconds`;
 4. `--reps` rounds: ingests the next Elec2 week (so the gate has rows neither model has seen; the
    monitor-on-ingest automations are disabled, so that ingest starts no run), then, the variants
-   interleaved (same machine load for both), emits
+   interleaved (same machine load for all; the order alternates between rounds), emits
    `evergreen.drift.detected` for the variant's model and times, from the event's `occurred`: the flow
    run's creation (the automation), `Pending` (the worker took it), `Running` (the flow-run process
    imported the flow and started it), the retrain's first task, the `evergreen.model.promoted` event
    (the champion alias moved and the audit entry was written just before it), and `Completed`.
 
-Variants: `after` is this checkout (model `elec2`). With `--before-root DIR`, `before` is another
-checkout of the code, e.g. the commit before the import cuts (`git archive <sha> | tar -x -C DIR`), as
-model `elec2-before` (same spec and data). The import table of benchmarks/event_imports.py (what a
-flow-run process imports) is measured for each variant too.
+Variants, one per `--worker-types` entry, all from this checkout: `process` (Prefect's process worker:
+`python -m prefect.runner._workspace_supervisor`, which execs `python -m prefect.engine`, per run) and
+`evergreen-process` (workers/prefork.py: the run forked from a forkserver that preloaded Prefect's
+engine, pandas, scikit-learn, LightGBM, MLflow, GX and DVC). The summary gives each variant's medians
+and the ratio evergreen-process / process of the `running_s`, `first_task_s` and `promoted_s` medians.
+With `--before-root DIR`, a `before` variant runs another checkout of the code (e.g.
+`git archive <sha> | tar -x -C DIR`) as model `elec2-before` on a `process` worker (older checkouts
+have no `evergreen-process`). The import table of benchmarks/event_imports.py (what a fresh flow-run
+process imports) is measured once per code checkout (`--import-reps 0` skips it).
 
-    .venv/bin/python benchmarks/event_latency.py                                 # `after` only
+    .venv/bin/python benchmarks/event_latency.py --reps 5                        # process vs evergreen-process
+    .venv/bin/python benchmarks/event_latency.py --worker-types evergreen-process
     git archive 2460f05 | (mkdir -p /tmp/before && tar -x -C /tmp/before)
-    .venv/bin/python benchmarks/event_latency.py --before-root /tmp/before       # before and after
+    .venv/bin/python benchmarks/event_latency.py --before-root /tmp/before       # + the older code
 """
 
 from __future__ import annotations
@@ -180,15 +186,17 @@ def seed_champions(tmp: Path, models: list[str], history: Any) -> dict[str, Any]
     return out
 
 
-def deploy(tmp: Path, spec: Any, pool: str, env: dict[str, str], root: Path, within: float) -> dict[str, Any]:
-    """Work pool + queues, `prefect deploy` of the model's deployments from `root`, automations' `within`."""
+def deploy(
+    tmp: Path, spec: Any, pool: str, worker_type: str, env: dict[str, str], root: Path, within: float
+) -> dict[str, Any]:
+    """Work pool (of `worker_type`) + queues, `prefect deploy` of the model from `root`, automations' `within`."""
     import stack
     from deployments import render_prefect_yaml, work_queues
     from stack import queues
     from stack.deploy import deploy_prefect_file
 
     api = env["PREFECT_API_URL"]
-    stack.create_work_pool(api, pool, env={**os.environ, **env})
+    stack.create_work_pool(api, pool, env={**os.environ, **env}, worker_type=worker_type)
     queues.ensure_work_queues(api, pool, work_queues())
     prefect_file = tmp / f"prefect-{spec.name}.yaml"
     prefect_file.write_text(render_prefect_yaml([spec], work_pool=pool))
@@ -254,7 +262,7 @@ def one_event(api: str, model: str, i: int) -> dict[str, Any]:
     t0, event_id = ev.occurred.timestamp(), str(ev.id)
     run = wait_terminal(api, find_run(api, event_id)["id"])
     states = _api("GET", f"{api}/flow_run_states/?flow_run_id={run['id']}") or []
-    first = {}
+    first: dict[str, float | None] = {}
     for st in sorted(states, key=lambda s: s["timestamp"]):
         first.setdefault(st["type"], _ts(st["timestamp"]))
     tasks = _api("POST", f"{api}/task_runs/filter", {"flow_runs": {"id": {"any_": [run["id"]]}}}) or []
@@ -328,44 +336,88 @@ def machine() -> dict[str, Any]:
     }
 
 
+RATIO_KEYS = ("running_s", "first_task_s", "promoted_s")
+LOG_MARKERS = ("WARNING", "ERROR", "CRITICAL", "Traceback", "Crash")
+
+
+def ratios(summaries: dict[str, dict[str, Any]], num: str, den: str) -> dict[str, float] | None:
+    """`num`'s median over `den`'s, per milestone of RATIO_KEYS (None unless both variants ran)."""
+    if num not in summaries or den not in summaries:
+        return None
+    out = {}
+    for k in RATIO_KEYS:
+        a, b = summaries[num].get(k), summaries[den].get(k)
+        if a and b and b["median"]:
+            out[k] = round(a["median"] / b["median"], 3)
+    return out
+
+
+def log_findings(path: Path, limit: int = 30) -> dict[str, Any]:
+    """The worker log's warning/error lines (the first `limit`), and how many there were."""
+    if not path.exists():
+        return {"lines": 0, "flagged": 0, "first": []}
+    lines = path.read_text(errors="replace").splitlines()
+    flagged = [ln[:300] for ln in lines if any(m in ln for m in LOG_MARKERS)]
+    return {"lines": len(lines), "flagged": len(flagged), "first": flagged[:limit]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=4, help="events to time per variant")
+    ap.add_argument(
+        "--worker-types",
+        default="process,evergreen-process",
+        help="comma-separated worker types, one variant (pool + worker) each",
+    )
     ap.add_argument("--query-seconds", type=float, default=1.0, help="PREFECT_WORKER_QUERY_SECONDS")
     ap.add_argument("--prefetch-seconds", type=float, default=5.0, help="PREFECT_WORKER_PREFETCH_SECONDS")
     ap.add_argument("--within", type=float, default=2.0, help="the retrain automations' `within` (s)")
-    ap.add_argument("--before-root", type=Path, default=None, help="another checkout, run as `before`")
-    ap.add_argument("--import-reps", type=int, default=2)
+    ap.add_argument(
+        "--before-root", type=Path, default=None, help="another checkout, run as `before` on a process worker"
+    )
+    ap.add_argument("--import-reps", type=int, default=2, help="0: skip the import table")
+    ap.add_argument("--logs", type=Path, default=None, help="copy the servers' and workers' logs here")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers and drop the databases
-    # (label, code checkout, model name)
-    variants = [("after", ROOT, MODEL)]
+    # (label, code checkout, model name, worker type)
+    types = [t.strip() for t in args.worker_types.split(",") if t.strip()]
+    if not types or len(set(types)) != len(types):
+        ap.error("--worker-types: one or more distinct worker types")
+    variants = [(t, ROOT, f"{MODEL}-{t}", t) for t in types]
     if args.before_root is not None:
-        variants.insert(0, ("before", args.before_root.resolve(), f"{MODEL}-before"))
+        variants.insert(0, ("before", args.before_root.resolve(), f"{MODEL}-before", "process"))
     load_start = os.getloadavg()
-    imports = {label: measure_imports(root, args.import_reps, short=True) for label, root, _ in variants}
+    roots = sorted({root for _, root, _, _ in variants})
+    imports = {
+        str(root): measure_imports(root, args.import_reps, short=True)
+        for root in roots
+        if args.import_reps > 0
+    }
     print(json.dumps({k: v["engine_plus_retrain"] for k, v in imports.items()}), flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="evergreen-event-bench-"))
     workers: list[Any] = []
-    reps: dict[str, list[dict[str, Any]]] = {label: [] for label, _, _ in variants}
+    reps: dict[str, list[dict[str, Any]]] = {label: [] for label, *_ in variants}
     deployed: dict[str, Any] = {}
+    worker_logs: dict[str, Any] = {}
+    load_rounds: list[list[float]] = []
     t_all = time.perf_counter()
     try:
         with databases(os.getpid()) as (prefect_db, mlflow_db), servers(tmp, prefect_db, mlflow_db) as env:
             import stack
 
-            specs = {model: bench_spec(tmp / "models", model) for _, _, model in variants}
+            specs = {model: bench_spec(tmp / "models", model) for _, _, model, _ in variants}
             api = env["PREFECT_API_URL"]
             stack.limits.ensure_limits(api, stack.limits.desired_limits(tmp / "models"))
             history, weeks = elec2_weeks(args.reps)
             seeded = seed_champions(tmp, list(specs), history)
             print(f"seeded: {seeded}", flush=True)
-            for label, root, model in variants:
+            for label, root, model, wtype in variants:
                 pool = f"{POOL}-{label}"
-                deployed[label] = deploy(tmp, specs[model], pool, env, root, args.within)
+                deployed[label] = deploy(tmp, specs[model], pool, wtype, env, root, args.within)
                 print(f"deployed {label}: {deployed[label]}", flush=True)
                 wenv = {**os.environ, **env, "PREFECT_WORKER_PREFETCH_SECONDS": str(args.prefetch_seconds)}
+                t_worker = time.perf_counter()
                 workers.append(
                     stack.start_prefect_worker(
                         api,
@@ -376,21 +428,36 @@ def main() -> None:
                         query_seconds=args.query_seconds,
                         create_pool=False,
                         timeout=300,
+                        worker_type=wtype,
                     )  # fmt: skip
                 )
+                deployed[label]["worker_online_s"] = round(time.perf_counter() - t_worker, 1)
             for i in range(args.reps):
                 # a new labelled week: the gate judges the retrain on rows neither model has seen
                 print(f"round {i}: {ingest(tmp, variants[0][2], weeks[i], f'week-{i}')}", flush=True)
-                for label, _, model in variants:
+                load_rounds.append([round(x, 2) for x in os.getloadavg()])
+                order = variants if i % 2 == 0 else variants[::-1]  # neither type always goes first
+                for label, _, model, _ in order:
                     time.sleep(args.within + 1.0)  # the automation's bucket from the last event has closed
-                    reps[label].append(one_event(api, model, i))
-                    print(json.dumps({"variant": label, **reps[label][-1]}), flush=True)
+                    try:
+                        rep = one_event(api, model, i)
+                    except Exception as exc:  # noqa: BLE001 - record it, keep timing the other variants
+                        rep = {"repetition": i, "error": repr(exc)}
+                    reps[label].append(rep)
+                    print(json.dumps({"variant": label, **rep}), flush=True)
             while workers:
                 workers.pop().stop()
     finally:
         for w in workers:
             w.stop()
+        for label, *_ in variants:
+            worker_logs[label] = log_findings(tmp / f"worker-{label}.log")
+        if args.logs is not None:
+            args.logs.mkdir(parents=True, exist_ok=True)
+            for log in tmp.glob("*.log"):
+                shutil.copy2(log, args.logs / log.name)
         shutil.rmtree(tmp, ignore_errors=True)
+    summaries = {label: summarise(reps[label]) for label, *_ in variants}
     doc: dict[str, Any] = {
         "command": " ".join([".venv/bin/python benchmarks/event_latency.py", *sys.argv[1:]]),
         "goals": GOALS,
@@ -398,33 +465,41 @@ def main() -> None:
             "PREFECT_WORKER_QUERY_SECONDS": args.query_seconds,
             "PREFECT_WORKER_PREFETCH_SECONDS": args.prefetch_seconds,
             "automation_within_s": args.within,
-            "backend": "PostgreSQL (Prefect and MLflow), one process worker per variant",
-            "spec": "models/elec2.yaml with triggers.cooldown 1s",
+            "backend": "PostgreSQL (Prefect and MLflow), one pool and one worker per variant",
+            "spec": "models/elec2.yaml as elec2-<variant>, with triggers.cooldown 1s",
+            "order": "variants interleaved in each round, order reversed every other round",
         },
         "seed": seeded,
         "variants": {
             label: {
                 "code_root": str(root),
                 "model": model,
+                "worker_type": wtype,
                 "deploy": deployed.get(label),
-                "summary": summarise(reps[label]),
+                "summary": summaries[label],
                 "repetitions": reps[label],
-                "imports": imports[label],
+                "worker_log": worker_logs.get(label),
             }
-            for label, root, model in variants
+            for label, root, model, wtype in variants
         },
+        "ratio_evergreen_process_over_process": ratios(summaries, "evergreen-process", "process"),
+        "imports": imports,
         "machine": machine(),
-        "load_average": {"start": list(load_start), "end": list(os.getloadavg())},
+        "load_average": {"start": list(load_start), "rounds": load_rounds, "end": list(os.getloadavg())},
         "wall_s": round(time.perf_counter() - t_all, 1),
     }
-    if args.before_root is None and args.out.exists():  # keep the last measured `before` beside this `after`
-        earlier = json.loads(args.out.read_text())
-        if "before" in earlier.get("variants", {}):
-            kept = {**earlier["variants"]["before"], "from_earlier_run": earlier.get("machine", {})}
-            doc["variants"] = {"before": kept, **doc["variants"]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(json.dumps({label: v["summary"] for label, v in doc["variants"].items()}, indent=2))
+    print(
+        json.dumps(
+            {
+                **{label: v["summary"] for label, v in doc["variants"].items()},
+                "ratio_evergreen_process_over_process": doc["ratio_evergreen_process_over_process"],
+                "load_average": doc["load_average"],
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":
