@@ -3,13 +3,15 @@
     .venv/bin/python benchmarks/demo_timing.py                  # the default demo (what `make demo` runs)
     .venv/bin/python benchmarks/demo_timing.py -- --full        # arguments after -- go to `evergreen demo`
     .venv/bin/python benchmarks/demo_timing.py --api http://127.0.0.1:4200/api   # a running (--keep) stack
+    .venv/bin/python benchmarks/demo_timing.py --worker-type process --out /tmp/t.json  # Prefect's own worker
 
 Runs `evergreen demo --json` as a subprocess with its own EVERGREEN_HOME (a temp dir) and free ports,
 exactly like `make demo`, and writes benchmarks/results/demo_timing.json: the demo's own `seconds`
 (stack_up, first_row, first_week_row, total), the seconds of each warm-up and replay week, the flow-run
 phase summary per kind (queued = created -> Pending: worker polling; startup = Pending -> Running:
 the flow-run process starting and importing its code; run = the flow's own work; demo/timing.py),
-the wall time of the whole command, load averages before and after, and machine facts.
+the wall time of the whole command, load averages before and after, the worker type (`--worker-type`
+sets EVERGREEN_WORKER_TYPE; unset, the stack's default `evergreen-process`) and machine facts.
 """
 
 from __future__ import annotations
@@ -60,9 +62,13 @@ def machine() -> dict[str, Any]:
     }
 
 
-def run(demo_args: list[str]) -> dict[str, Any]:
+def run(demo_args: list[str], worker_type: str | None = None) -> dict[str, Any]:
+    from stack.prefect_worker import WORKER_TYPE
+
     with tempfile.TemporaryDirectory(prefix="evergreen-demo-timing-") as tmp:
         env = fresh_stack_env(tmp)
+        if worker_type:
+            env["EVERGREEN_WORKER_TYPE"] = worker_type
         cmd = [sys.executable, "-m", "cli.main", "demo", *demo_args, "--json"]
         load_before = os.getloadavg()
         t0 = time.monotonic()
@@ -76,6 +82,7 @@ def run(demo_args: list[str]) -> dict[str, Any]:
     weeks = [*result["weeks"], *((result.get("side") or {}).get("weeks") or [])]
     return {
         "command": " ".join(["evergreen", "demo", *demo_args]),
+        "worker_type": worker_type or WORKER_TYPE,
         "wall_s": wall,
         "seconds": result["seconds"],
         "warmup_s": {
@@ -128,6 +135,11 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "demo_timing.json"))
     ap.add_argument("--api", help="read the flow runs of this running stack's API instead of running a demo")
     ap.add_argument("--hours", type=float, default=2.0, help="with --api: runs created in the last N hours")
+    ap.add_argument(
+        "--worker-type",
+        choices=["evergreen-process", "process"],
+        help="EVERGREEN_WORKER_TYPE for the demo's stack (default: unset, the stack's default)",
+    )
     ap.add_argument("demo_args", nargs="*", help="arguments for `evergreen demo` (after --)")
     args = ap.parse_args()
     if args.api:
@@ -139,11 +151,11 @@ def main() -> None:
         if args.out != ap.get_default("out"):
             Path(args.out).write_text(json.dumps(got, indent=2) + "\n")
         return
-    out = run(args.demo_args)
+    out = run(args.demo_args, args.worker_type)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     s = out["seconds"]
     print(
-        f"{out['command']}: wall {out['wall_s']}s, stack up {s.get('stack_up')}s, first live row "
+        f"{out['command']} ({out['worker_type']} worker): wall {out['wall_s']}s, stack up {s.get('stack_up')}s, first live row "
         f"{s.get('first_row')}s, first week row {s.get('first_week_row')}s; load {out['load_avg_before']} -> "
         f"{out['load_avg_after']}"
     )
