@@ -109,9 +109,10 @@ class ForkedEngineStarter:
         self._control_channel = control_channel
 
     def environment(self, flow_run: FlowRun, control_env: dict[str, str]) -> dict[str, str]:
-        """os.environ, then the job's env, then the worker's Prefect settings, then the run's keys."""
-        env: dict[str, str | None] = {**os.environ, **self._env}
+        """os.environ, the worker's Prefect settings, the job's env (it wins, as under `process`), the run's keys."""
+        env: dict[str, str | None] = dict(os.environ)
         env.update(get_current_settings().to_environment_variables(exclude_unset=True))
+        env.update(self._env)
         env.update(
             {
                 "PREFECT__FLOW_RUN_ID": str(flow_run.id),
