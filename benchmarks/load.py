@@ -146,6 +146,9 @@ def read_runs(pool: str = POOL) -> list[Run]:
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
+STORE_WAIT_S = 120.0  # bound on waiting for the server to persist the last events it acknowledged
+
+
 def wait_until(what: str, probe: Any, timeout: float, interval: float = 3.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -198,11 +201,26 @@ def settle_and_account(
     )
     runs = runs or read_runs(pool)
     drain_s = round(time.monotonic() - t, 1)
-    stored = {
-        e["id"]
-        for m in models
-        for e in read_events(api_url, resource_id=f"evergreen.model.{m}", names=list(EVENTS))
-    }
+
+    def read_stored() -> set[str]:
+        return {
+            e["id"]
+            for m in models
+            for e in read_events(api_url, resource_id=f"evergreen.model.{m}", names=list(EVENTS))
+        }
+
+    # The server persists events in batches, after it has acknowledged them: when the runs settle
+    # within seconds of the last emission, the newest events may not be readable yet. A lost event
+    # never shows up, so waiting a bounded time for all of them cannot hide one.
+    fired_ids = {e.id for e in fired}
+    stored = (
+        wait_until(
+            "every emitted event to be readable",
+            lambda: (s := read_stored()) >= fired_ids and s,
+            STORE_WAIT_S,
+        )
+        or read_stored()
+    )
     entries = read_audit(models)
     acc = account(fired, stored, runs, entries, within_s=WITHIN_S, in_cooldown=in_cooldown)
     _lock_failures(lock_check, runs, entries, acc.failures)
