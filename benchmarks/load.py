@@ -285,6 +285,12 @@ def main() -> int:  # noqa: PLR0915 - a linear script
     ap.add_argument("--drain-timeout", type=float, default=1800.0, help="bound on waiting for the runs")
     ap.add_argument("--short", action="store_true", help="4 models, 60 events a minute, 1 minute")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument(
+        "--worker-type",
+        default="evergreen-process",
+        choices=["evergreen-process", "process"],
+        help="the worker (workers/prefork.py, as `evergreen up` starts it) or Prefect's own",
+    )
     args = ap.parse_args()
     if args.short:
         args.models, args.rate, args.minutes = 4, 60.0, 1.0
@@ -311,10 +317,10 @@ def main() -> int:  # noqa: PLR0915 - a linear script
         for m in models:
             clone_champion("load-seed", version, m, timedelta(hours=7 if m in free else 1))
         setup["clone_champions"] = round(time.monotonic() - t, 1)
-        st.pool(args.pool_limit)
+        st.pool(args.pool_limit, args.worker_type)
         setup["deploy"] = deploy(specs[1:], tmp, st.env)
         t = time.monotonic()
-        st.worker()
+        st.worker(args.worker_type)
         setup["worker"] = round(time.monotonic() - t, 1)
         log(f"setup {setup}; firing {int(args.rate * args.minutes)} events over {args.minutes} min")
         loads["before_events"] = loadavg()
@@ -327,7 +333,7 @@ def main() -> int:  # noqa: PLR0915 - a linear script
         loads["after_drain"] = loadavg()
         result = {
             "benchmark": "load",
-            "command": "make load" if not args.short else "benchmarks/load.py --short",
+            "command": " ".join(sys.argv) if len(sys.argv) > 1 else "make load",
             "config": {
                 "models": args.models,
                 "models_outside_cooldown": free,
@@ -337,6 +343,7 @@ def main() -> int:  # noqa: PLR0915 - a linear script
                 "trigger_within_s": WITHIN_S,
                 "work_pool_concurrency_limit": args.pool_limit,
                 "worker_query_seconds": 2.0,
+                "worker_type": args.worker_type,
                 "backend": "PostgreSQL (Prefect and MLflow), loopback",
             },
             "setup_s": setup,

@@ -92,7 +92,7 @@ class LoadStack(contextlib.ExitStack):
         with contextlib.suppress(Exception):
             stack.drop_postgres_database(self.dbs[which], admin_dsn=PG_ADMIN)
 
-    def pool(self, concurrency: int) -> None:
+    def pool(self, concurrency: int, worker_type: str = "evergreen-process") -> None:
         """The work pool with its queues and a concurrency limit, and the retrain locks (before deploy)."""
         from prefect.client.orchestration import get_client
         from prefect.client.schemas.actions import WorkPoolUpdate
@@ -101,7 +101,7 @@ class LoadStack(contextlib.ExitStack):
         from deployments import work_queues
         from stack.queues import ensure_work_queues
 
-        stack.create_work_pool(self.api_url, POOL, env=self.env)
+        stack.create_work_pool(self.api_url, POOL, env=self.env, worker_type=worker_type)
         with get_client(sync_client=True) as c:
             c.update_work_pool(POOL, WorkPoolUpdate(concurrency_limit=concurrency))
         ensure_work_queues(self.api_url, POOL, work_queues())
@@ -109,8 +109,8 @@ class LoadStack(contextlib.ExitStack):
             self.api_url, stack.limits.desired_limits(Path(self.env["EVERGREEN_MODELS_DIR"]))
         )
 
-    def worker(self) -> None:
-        """One process worker polling the pool, started as `evergreen up` starts it."""
+    def worker(self, worker_type: str = "evergreen-process") -> None:
+        """One worker of `worker_type` polling the pool, started as `evergreen up` starts it."""
         import stack
 
         svc = stack.start_prefect_worker(
@@ -122,6 +122,7 @@ class LoadStack(contextlib.ExitStack):
             query_seconds=2.0,  # StackConfig's default, as `evergreen up` starts it
             create_pool=False,
             die_with_parent=True,
+            worker_type=worker_type,
         )
         self.callback(svc.stop)
 
