@@ -11,7 +11,7 @@ What stays Prefect's: the work pool, its base job template (`env`, `working_dir`
 control channel and cancellation, Crashed on a non-zero exit. A job whose `command` is set runs that
 command exactly as the `process` worker would.
 
-Only third-party modules are preloaded (`PRELOAD`), never the project's: a run imports the code its
+Only third-party modules are preloaded (workers/preload.py), never the project's: a run imports the code its
 pull steps check out, so a redeploy takes effect without restarting the worker. Upgrading a
 preloaded library does need a worker restart (the same holds for the worker's own Prefect).
 
@@ -73,6 +73,10 @@ def _run_engine(env: dict[str, str], cwd: str, stream_output: bool) -> None:
     os.chdir(cwd)
     sys.path.insert(0, cwd)  # as `python -m prefect.engine` run in `cwd` would have it
     sys.argv = ["prefect.engine"]  # the engine reads the flow run id from PREFECT__FLOW_RUN_ID
+    if "numpy" in sys.modules:
+        # Forked children share the forkserver's global NumPy RNG state (Python's `random` reseeds
+        # itself after a fork, NumPy does not): unseeded draws would repeat from run to run.
+        sys.modules["numpy"].random.seed()
     try:
         # Settings (and the logging levels they set) were read from the worker's environment at
         # preload time: read the run's.

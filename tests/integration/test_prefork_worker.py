@@ -30,6 +30,8 @@ FLOW = """
 import json, os, sys, time
 from pathlib import Path
 
+import numpy
+
 from prefect import flow
 
 import helper
@@ -43,6 +45,7 @@ def job(out: str, mode: str = "ok", seconds: float = 0.0) -> None:
         "version": helper.VERSION,
         "mark": os.environ.get("EVERGREEN_TEST_MARK"),
         "lightgbm_preloaded": "lightgbm" in sys.modules,
+        "draw": float(numpy.random.random()),
     }))
     if mode == "fail":
         raise RuntimeError("the flow failed on purpose")
@@ -135,6 +138,7 @@ def test_runs_see_their_env_and_current_code_with_libraries_preloaded(pool, proj
     again = json.loads(second.read_text())
     assert again["version"] == 2
     assert again["pid"] != seen["pid"]  # one process per run, as under the process worker
+    assert again["draw"] != seen["draw"]  # NumPy's global RNG is not the forkserver's, run after run
 
 
 def test_failed_and_crashed_runs_end_as_under_the_process_worker(pool, project, tmp_path):
