@@ -30,6 +30,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from stack.prefect_worker import WORKER_TYPE, WORKER_TYPES  # noqa: E402 - light: no Prefect import
+
 
 def _free_port() -> int:
     import stack
@@ -63,8 +65,6 @@ def machine() -> dict[str, Any]:
 
 
 def run(demo_args: list[str], worker_type: str | None = None) -> dict[str, Any]:
-    from stack.prefect_worker import WORKER_TYPE
-
     with tempfile.TemporaryDirectory(prefix="evergreen-demo-timing-") as tmp:
         env = fresh_stack_env(tmp)
         if worker_type:
@@ -137,7 +137,7 @@ def main() -> None:
     ap.add_argument("--hours", type=float, default=2.0, help="with --api: runs created in the last N hours")
     ap.add_argument(
         "--worker-type",
-        choices=["evergreen-process", "process"],
+        choices=WORKER_TYPES,
         help="EVERGREEN_WORKER_TYPE for the demo's stack (default: unset, the stack's default)",
     )
     ap.add_argument("demo_args", nargs="*", help="arguments for `evergreen demo` (after --)")

@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.load_account import TRAINED, Entry, Fired, Run, account  # noqa: E402
 from benchmarks.load_stack import POOL, LoadStack, clone_champion, deploy, log, seed_champion, write_specs  # noqa: E402
+from stack.prefect_worker import WORKER_TYPE, WORKER_TYPES  # noqa: E402
 
 PG_ADMIN = os.environ.get(
     "EVERGREEN_LOAD_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -287,8 +288,8 @@ def main() -> int:  # noqa: PLR0915 - a linear script
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument(
         "--worker-type",
-        default="evergreen-process",
-        choices=["evergreen-process", "process"],
+        default=WORKER_TYPE,
+        choices=WORKER_TYPES,
         help="the worker (workers/prefork.py, as `evergreen up` starts it) or Prefect's own",
     )
     args = ap.parse_args()

@@ -92,7 +92,7 @@ class LoadStack(contextlib.ExitStack):
         with contextlib.suppress(Exception):
             stack.drop_postgres_database(self.dbs[which], admin_dsn=PG_ADMIN)
 
-    def pool(self, concurrency: int, worker_type: str = "evergreen-process") -> None:
+    def pool(self, concurrency: int, worker_type: str) -> None:
         """The work pool with its queues and a concurrency limit, and the retrain locks (before deploy)."""
         from prefect.client.orchestration import get_client
         from prefect.client.schemas.actions import WorkPoolUpdate
@@ -109,7 +109,7 @@ class LoadStack(contextlib.ExitStack):
             self.api_url, stack.limits.desired_limits(Path(self.env["EVERGREEN_MODELS_DIR"]))
         )
 
-    def worker(self, worker_type: str = "evergreen-process") -> None:
+    def worker(self, worker_type: str) -> None:
         """One worker of `worker_type` polling the pool, started as `evergreen up` starts it."""
         import stack
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from stack.net import HOST
 from stack.postgres import asyncpg_url, mlflow_pg_url
+from stack.prefect_worker import WORKER_TYPE
 
 ENV_FILE = "stack.env"
 
@@ -23,7 +24,7 @@ class StackConfig:
     mlflow_artifacts: str | None = None
     work_pool: str = "evergreen-pool"
     worker_query_seconds: float = 2.0
-    worker_type: str = "evergreen-process"  # or Prefect's "process" (workers/prefork.py)
+    worker_type: str = WORKER_TYPE  # or Prefect's "process" (workers/prefork.py)
     project_root: Path | None = None
     models_dir: Path | None = None
     start_timeout: float = 240.0

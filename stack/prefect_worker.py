@@ -21,6 +21,7 @@ from stack.services import DEFAULT_START_TIMEOUT, Service, bin_path, spawn
 
 LAUNCH = Path(__file__).with_name("launch.py")
 WORKER_TYPE = "evergreen-process"  # workers.prefork.WORKER_TYPE, without importing Prefect here
+WORKER_TYPES = (WORKER_TYPE, "process")  # what EVERGREEN_WORKER_TYPE accepts (evergreen/settings.py)
 
 
 def launch_cmd(*own: str) -> list[str]:

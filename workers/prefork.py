@@ -28,6 +28,7 @@ import runpy
 import sys
 import tempfile
 import warnings
+from multiprocessing import forkserver
 from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -179,8 +180,6 @@ class PreforkProcessWorker(ProcessWorker):
         await super().__aenter__()
         self._fork_ctx = forkserver_context()
         # Start the forkserver (and its imports) now, not on the first flow run.
-        from multiprocessing import forkserver
-
         await anyio.to_thread.run_sync(forkserver.ensure_running)
         return self
 
